@@ -1,0 +1,144 @@
+"""The probe: one call that reads the whole machine, never raises, and says why things are absent.
+
+Every reading comes from a `Sources` field, so tests swap in captures of real machines.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import accel, openvino_devices
+from .cpu import parse_cpu
+from .engines import installed_version, probe_engines
+from .memory_power import parse_memory, parse_power
+from .profile import CpuInfo, Device, MachineProfile, MemoryInfo, PowerInfo, SystemInfo
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo_live() -> dict[str, Any]:
+    import cpuinfo  # py-cpuinfo spawns a subprocess: call it once per process
+
+    return cpuinfo.get_cpu_info()
+
+
+def _core_counts() -> tuple[int | None, int | None]:
+    import psutil
+
+    return psutil.cpu_count(logical=False), psutil.cpu_count(logical=True)
+
+
+def _virtual_memory():
+    import psutil
+
+    return psutil.virtual_memory()
+
+
+def _battery():
+    import psutil
+
+    sensors = getattr(psutil, "sensors_battery", None)
+    return sensors() if sensors else None
+
+
+def _openvino_live() -> openvino_devices.PropertyMap:
+    import openvino  # noqa: PLC0415 - only when the probe runs
+
+    return openvino_devices.read_live(openvino.Core)
+
+
+def _system_live() -> SystemInfo:
+    return SystemInfo(
+        os=platform.system(),
+        os_version=platform.version() if platform.system() == "Windows" else platform.release(),
+        arch=platform.machine(),
+        python=platform.python_version(),
+    )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where each reading comes from. Defaults read the live machine."""
+
+    system: Callable[[], SystemInfo] = _system_live
+    cpuinfo: Callable[[], dict[str, Any]] = _cpuinfo_live
+    core_counts: Callable[[], tuple[int | None, int | None]] = _core_counts
+    virtual_memory: Callable[[], Any] = _virtual_memory
+    battery: Callable[[], Any] = _battery
+    openvino: Callable[[], openvino_devices.PropertyMap] = _openvino_live
+    package_version: Callable[[str], str | None] = installed_version
+    accelerators: Callable[[SystemInfo], tuple[Device, ...]] = accel.probe_platform
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _why(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".strip().rstrip(":")
+
+
+def probe(sources: Sources | None = None) -> MachineProfile:
+    src = sources or Sources()
+    started = time.perf_counter()
+    try:
+        system = src.system()
+    except Exception as err:  # noqa: BLE001
+        system = SystemInfo(os=sys.platform, os_version="", arch="", python=platform.python_version())
+        del err
+
+    try:
+        physical, logical = src.core_counts()
+    except Exception:  # noqa: BLE001
+        physical, logical = None, None
+    try:
+        cpu = parse_cpu(src.cpuinfo(), physical, logical)
+    except Exception as err:  # noqa: BLE001
+        cpu = replace(parse_cpu(None, physical, logical), reason=f"py-cpuinfo failed: {_why(err)}")
+
+    try:
+        memory = parse_memory(src.virtual_memory())
+    except Exception:  # noqa: BLE001
+        memory = MemoryInfo(total_bytes=0, available_bytes=0)
+
+    try:
+        power = parse_power(src.battery())
+    except Exception as err:  # noqa: BLE001
+        power = PowerInfo(on_battery=None, percent=None, reason=f"battery state unreadable: {_why(err)}")
+
+    engines = probe_engines(src.package_version)
+    devices = list(_openvino(src, engines))
+    try:
+        devices.extend(src.accelerators(system))
+    except Exception as err:  # noqa: BLE001
+        devices.append(Device(kind="npu", id="?", name="platform accelerator probe", present=False,
+                              reason=f"probe failed: {_why(err)}"))
+    return MachineProfile(
+        system=system,
+        cpu=cpu,
+        memory=memory,
+        power=power,
+        devices=tuple(devices),
+        engines=engines,
+        probe_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _openvino(src: Sources, engines) -> tuple[Device, ...]:
+    installed = any(e.name == "openvino-genai" and e.version for e in engines)
+    if not installed and src.openvino is _openvino_live:
+        return (Device(kind="cpu", id="CPU", name="OpenVINO", present=False, source="openvino",
+                       reason="OpenVINO not installed"),)
+    try:
+        found = openvino_devices.parse_devices(src.openvino())
+    except Exception as err:  # noqa: BLE001 - a broken plugin or driver must not stop the app
+        return (Device(kind="cpu", id="CPU", name="OpenVINO", present=False, source="openvino",
+                       reason=f"OpenVINO could not list devices: {_why(err)}"),)
+    return found + openvino_devices.missing_kinds(found)
+
+
+def load_profile(path: str) -> MachineProfile:
+    with open(path, encoding="utf-8") as fh:
+        return MachineProfile.from_json(fh.read())

@@ -1,0 +1,19 @@
+"""Engine adapters behind one streaming seam (see base.py)."""
+
+from __future__ import annotations
+
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
+
+
+def load(spec: EngineSpec) -> Engine:
+    """Load an engine; heavy packages are imported only for the engine asked for."""
+    if spec.engine == "openvino-genai":
+        from .openvino_genai import OpenVinoGenAIEngine
+
+        return OpenVinoGenAIEngine(spec)
+    from ..errors import EngineLoadError
+
+    raise EngineLoadError(f"the {spec.engine} engine is not available in this version yet")
+
+
+__all__ = ["Engine", "EngineSpec", "Message", "Reply", "ReplyStats", "Sampling", "load"]

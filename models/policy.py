@@ -1,0 +1,253 @@
+"""The policy: a pure function (machine profile, catalog, preference, availability) -> ranking.
+
+Every candidate carries its score and the reasons for it; every rejected pairing says why.
+Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
+- Batch-1 decode is memory-bandwidth bound (tokens/s ~ bandwidth / bytes per token, section F).
+  The CPU, an integrated GPU and the NPU read the same DRAM, so their ceilings are close;
+  a discrete GPU has its own, faster memory.
+- The NPU wins on power, not raw speed (community figures, section F: ~7-10 tok/s on a 185H
+  NPU): it leads when the user asks for efficiency, or on battery under `auto`.
+- A DirectX 12 discrete GPU on Windows favours DirectML INT4 AWQ (section D); OpenVINO's GPU
+  plugin serves Intel GPUs; an Intel CPU with nothing else favours OpenVINO INT4 on the CPU.
+- The NPU needs symmetric INT4 weights (section A): only the channel-wise builds list "npu".
+- The Intel NPU Acceleration Library is archived upstream (section C): ranked after OpenVINO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from capabilities import Device, MachineProfile
+
+from .catalog import Artifact
+
+GB = 1_000_000_000
+HEADROOM = 1.10  # need x 1.10 must fit the pool: the OS, the browser and the KV cache growth
+
+# device class -> (speed prior, efficiency prior); see the module docstring
+PRIORS: dict[str, tuple[float, float]] = {
+    "gpu-discrete": (4.0, 1.0),
+    "gpu-integrated": (3.0, 3.0),
+    "npu": (2.0, 4.0),
+    "cpu": (2.0, 1.0),
+}
+FAMILY_BONUS = {"phi-3-mini-4k": 3.0, "phi-3.5-mini": 2.0, "phi-3-mini-128k": 1.0, "phi-3-medium-4k": -2.0}
+EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
+ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "intel-npu-acceleration-library"}
+
+
+@dataclass(frozen=True)
+class Preference:
+    mode: str = "auto"  # auto | fastest | efficient
+    device: str = "auto"  # auto | cpu | gpu | npu | dml
+    model: str | None = None  # an artifact id
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What can be had without downloading, and whether downloading is possible."""
+
+    cached: frozenset[str] = frozenset()
+    hub_reachable: bool = True
+    hub_reason: str = ""
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    artifact: Artifact
+    device_kind: str  # cpu | gpu | npu | dml
+    device_id: str  # what the engine is given: "CPU", "GPU.1", "NPU", "dml:0"
+    device_name: str
+    score: float
+    reasons: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.artifact.id} on {self.device_name}"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    artifact_id: str
+    device_kind: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...]
+    preference: Preference = field(default_factory=Preference)
+    mode: str = "fastest"  # the mode `auto` resolved to
+
+    def to_dict(self) -> dict:
+        return {
+            "preference": {"mode": self.preference.mode, "device": self.preference.device,
+                           "model": self.preference.model, "resolved_mode": self.mode},
+            "candidates": [{"artifact": c.artifact.id, "engine": c.artifact.engine, "device": c.device_id,
+                            "device_kind": c.device_kind, "score": round(c.score, 2), "reasons": list(c.reasons)}
+                           for c in self.candidates],
+            "rejected": [{"artifact": r.artifact_id, "device_kind": r.device_kind, "reasons": list(r.reasons)}
+                         for r in self.rejected],
+        }
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: str
+    device_id: str
+    name: str
+    device_class: str  # key of PRIORS
+    pool_bytes: int
+    pool_name: str
+
+
+def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[list[_Target], list[str]]:
+    """The concrete devices an artifact could use for one device kind, or why there are none."""
+    ram = profile.memory.available_bytes
+    if kind == "cpu":
+        return [_Target("cpu", "CPU", f"CPU ({profile.cpu.brand})", "cpu", ram, "RAM")], []
+    if kind == "gpu":
+        if artifact.engine != "openvino-genai":
+            return [], ["GPU path is OpenVINO's"]
+        gpus = [d for d in profile.devices if d.kind == "gpu" and d.source == "openvino" and d.present]
+        if not gpus:
+            return [], [_absent_reason(profile, "gpu", "no GPU for OpenVINO", ("openvino",))]
+        return [_gpu_target(d, ram, d.id) for d in gpus], []
+    if kind == "npu":
+        source = "openvino" if artifact.engine == "openvino-genai" else None
+        npus = [d for d in profile.devices if d.kind == "npu" and d.present and d.vendor in ("Intel", "")
+                and (source is None or d.source == source)]
+        if artifact.engine == "npu-acceleration-library" and profile.system.os != "Windows":
+            return [], ["Intel NPU Acceleration Library runs on Windows only (its wheels)"]
+        if not npus:
+            return [], [_absent_reason(profile, "npu", "no Intel NPU found")]  # any source: sysfs, pnp
+        d = npus[0]
+        return [_Target("npu", "NPU", f"NPU ({d.name})", "npu", ram, "RAM")], []
+    if kind == "dml":
+        if profile.system.os != "Windows":
+            return [], ["DirectML needs Windows with a DirectX 12 GPU"]
+        adapters = [d for d in profile.devices if d.source == "dxgi" and d.present]
+        if not adapters:
+            return [], [_absent_reason(profile, "gpu", "no DirectX 12 GPU found", ("dxgi",))]
+        return [_gpu_target(d, ram, f"dml:{d.properties.get('index', i)}", "DirectML ")
+                for i, d in enumerate(adapters)], []
+    return [], [f"unknown device kind {kind}"]
+
+
+def _gpu_target(d: Device, ram: int, device_id: str, via: str = "") -> _Target:
+    if d.discrete:
+        pool = d.memory_bytes or 0
+        return _Target("gpu", device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory")
+    return _Target("gpu", device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)")
+
+
+def _absent_reason(profile: MachineProfile, kind: str, default: str, sources: tuple[str, ...] = ()) -> str:
+    """Prefer the probe's own explanations (e.g. 'intel_vpu driver not loaded')."""
+    reasons = [d.reason for d in profile.devices
+               if d.kind == kind and not d.present and d.reason and (not sources or d.source in sources)]
+    return f"{default}: {'; '.join(dict.fromkeys(reasons))}" if reasons else default
+
+
+def _engine_reason(artifact: Artifact, kind: str, profile: MachineProfile) -> str | None:
+    if artifact.engine == "onnxruntime-genai":
+        dml = profile.engine_version("onnxruntime-genai-directml")
+        if kind == "dml":
+            return None if dml else "onnxruntime-genai-directml is not installed (Windows only)"
+        return None if (dml or profile.engine_version("onnxruntime-genai")) else "onnxruntime-genai is not installed"
+    dist = ENGINE_DIST[artifact.engine]
+    return None if profile.engine_version(dist) else f"{dist} is not installed"
+
+
+def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
+    if pref.mode != "auto":
+        return pref.mode
+    return "efficient" if profile.power.on_battery else "fastest"
+
+
+def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
+           cached: bool) -> tuple[float, list[str]]:
+    speed, efficiency = PRIORS[target.device_class]
+    if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated":
+        speed -= 0.5  # OpenVINO's GPU plugin is the tuned path on an Intel iGPU
+    reasons = []
+    if mode == "efficient":
+        score = efficiency * 10 + speed
+        reasons.append(f"{target.name}: efficiency first" + (" (on battery)" if profile.power.on_battery else ""))
+    else:
+        score = speed * 10 + efficiency
+        reasons.append(f"{target.name}: speed first" + (" (on AC power)" if profile.power.on_battery is False else ""))
+    if target.device_class == "npu":
+        reasons.append("the NPU wins on power, not on raw speed")
+    if target.device_class == "gpu-discrete":
+        reasons.append("a discrete GPU decodes from its own memory, faster than shared DRAM")
+    if target.kind == "cpu":
+        intel = profile.cpu.vendor == "GenuineIntel"
+        if (artifact.engine == "openvino-genai") == intel:
+            score += 1.0
+            reasons.append("OpenVINO INT4 is the tuned path on an Intel CPU" if intel
+                           else "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs")
+    if artifact.engine == "npu-acceleration-library":
+        score -= 15.0
+        reasons.append("Intel NPU Acceleration Library is archived upstream: ranked after OpenVINO GenAI's NPU path")
+    if artifact.embedded:
+        score += EMBEDDED_PENALTY
+        reasons.append("embedded fallback: runs when no Phi-3 artifact can be had")
+    score += FAMILY_BONUS.get(artifact.family, 0.0)
+    if artifact.precision == "int4":
+        score += 1.0
+    if "npu" in artifact.devices and target.kind != "npu":
+        score -= 0.5  # channel-wise builds trade a little accuracy for NPU compatibility
+    if cached:
+        score += 2.0
+        reasons.append("already on this PC: no download")
+    elif not artifact.embedded:
+        reasons.append(f"downloads {_gb(artifact.download_bytes)} from {artifact.repo_id}")
+    reasons.append(f"needs {_gb(artifact.run_memory_bytes)} of {target.pool_name}, {_gb(target.pool_bytes)} available")
+    return score, reasons
+
+
+def _availability_reason(artifact: Artifact, avail: Availability) -> str | None:
+    if artifact.id in avail.cached:
+        return None
+    if avail.offline:
+        return "not cached, and the app is offline"
+    if not avail.hub_reachable and not artifact.embedded:
+        return f"not cached, and {avail.hub_reason or 'the Hugging Face Hub is unreachable'}"
+    return None
+
+
+def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preference = Preference(),
+         avail: Availability = Availability()) -> Ranking:
+    mode = resolve_mode(pref, profile)
+    candidates: list[Candidate] = []
+    rejected: list[Rejection] = []
+    for artifact in catalog:
+        if pref.model and artifact.id != pref.model:
+            continue
+        for kind in artifact.devices:
+            if pref.device not in ("auto", kind):
+                continue
+            blockers = [r for r in (_engine_reason(artifact, kind, profile),
+                                    _availability_reason(artifact, avail)) if r]
+            targets, why = _targets(artifact, kind, profile)
+            fitting = []
+            for t in targets:
+                if artifact.run_memory_bytes * HEADROOM > t.pool_bytes:
+                    why.append(f"needs {_gb(artifact.run_memory_bytes * HEADROOM)} of {t.pool_name} "
+                               f"(with headroom), {_gb(t.pool_bytes)} available on {t.name}")
+                else:
+                    fitting.append(t)
+            if blockers or not fitting:
+                rejected.append(Rejection(artifact.id, kind, tuple(blockers + why)))
+                continue
+            for t in fitting:
+                score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached)
+                candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons)))
+    candidates.sort(key=lambda c: -c.score)
+    return Ranking(tuple(candidates), tuple(rejected), pref, mode)

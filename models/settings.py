@@ -1,0 +1,38 @@
+"""Settings read once: where the cache lives and whether the network may be used."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import constants as hf_constants
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # the app's own cache: embedded model, compiled-model cache
+    offline: bool  # --offline or HF_HUB_OFFLINE=1: use only what is cached
+    hf_endpoint: str  # HF_ENDPOINT (huggingface_hub reads it too)
+    hub_timeout_s: float = 3.0
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.home / "embedded"
+
+    @property
+    def compile_cache_dir(self) -> Path:
+        return self.home / "compiled"
+
+
+def load_settings(offline: bool = False, home: str | os.PathLike | None = None) -> Settings:
+    default_home = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
+    return Settings(
+        home=Path(home) if home else default_home,
+        offline=offline or _truthy(os.environ.get("HF_HUB_OFFLINE")) or hf_constants.HF_HUB_OFFLINE,
+        hf_endpoint=os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT,
+    )

@@ -1,0 +1,58 @@
+"""Start the real app (launch.py) in a subprocess and wait until it says it is ready."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import ROOT, app_env
+from webui.server import free_port
+
+
+@dataclass
+class LiveApp:
+    proc: subprocess.Popen
+    url: str
+    lines: list[str] = field(default_factory=list)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_app(*args: str, home: Path | None = None, timeout: float = 180) -> LiveApp:
+    port = free_port("127.0.0.1", 7900)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), "--no-browser", "--port", str(port), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=app_env(home), cwd=ROOT,
+    )
+    app = LiveApp(proc, "")
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            app.lines.append(line)
+            m = re.search(r"\] ready\s+(http://\S+)", line)
+            if m:
+                app.url = m.group(1)
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            app.stop()
+            raise RuntimeError("the app did not become ready:\n" + "".join(app.lines))
+    return app

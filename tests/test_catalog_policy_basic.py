@@ -1,0 +1,54 @@
+"""The catalog is valid data, and the policy falls back to the embedded model when it must."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from capabilities import MachineProfile
+from models.catalog import CatalogError, load_catalog, parse
+from models.policy import Availability, Preference, rank
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _live_like() -> MachineProfile:
+    return MachineProfile.from_json((FIXTURES / "profiles" / "this-machine.json").read_text())
+
+
+def test_catalog_has_the_embedded_model_and_the_openvino_phi3():
+    ids = {a.id for a in load_catalog()}
+    assert {"smollm2-135m-embedded", "phi3-mini-4k-ov-int4"} <= ids
+
+
+def test_catalog_rejects_bad_entries():
+    with pytest.raises(CatalogError, match="unknown engine"):
+        parse([{"id": "x", "name": "x", "family": "f", "engine": "llama.cpp", "devices": ["cpu"], "precision": "",
+                "quantization": "", "format": "gguf", "source": "hub", "repo_id": "a/b", "download_bytes": 1,
+                "run_memory_bytes": 1, "context_length": 1, "license": ""}])
+
+
+def test_unreachable_hub_and_empty_cache_pick_the_embedded_model():
+    catalog = load_catalog()
+    r = rank(_live_like(), catalog, Preference(), Availability(hub_reachable=False, hub_reason="hub down"))
+    assert r.candidates[0].artifact.id == "smollm2-135m-embedded"
+    rejected = {x.artifact_id: x.reasons for x in r.rejected}
+    assert any("hub down" in why for why in rejected["phi3-mini-4k-ov-int4"])
+
+
+def test_a_cached_phi3_wins_over_the_embedded_model():
+    catalog = load_catalog()
+    avail = Availability(cached=frozenset({"phi3-mini-4k-ov-int4", "smollm2-135m-embedded"}), hub_reachable=False)
+    r = rank(_live_like(), catalog, Preference(), avail)
+    assert r.candidates[0].artifact.id == "phi3-mini-4k-ov-int4"
+    assert any("no download" in why for why in r.candidates[0].reasons)
+    assert r.candidates[-1].artifact.embedded
+
+
+def test_explain_json_shape():
+    r = rank(_live_like(), load_catalog(), Preference(), Availability())
+    data = json.loads(json.dumps(r.to_dict()))
+    assert {"artifact", "engine", "device", "score", "reasons"} <= set(data["candidates"][0])
+    assert {"artifact", "reasons"} <= set(data["rejected"][0])

@@ -1,0 +1,73 @@
+"""Page logic (webui/chat.py) with a fake engine that records its calls: no model needed here."""
+
+from __future__ import annotations
+
+from models.engines.base import Engine, EngineSpec, Reply, ReplyStats, Sampling
+from models.errors import PromptTooLong
+from webui.chat import ChatService, Conversation, Turn
+
+
+class RecordingEngine(Engine):
+    name = "fake"
+
+    def __init__(self, words=("Hello", " there", "."), error=None):
+        super().__init__(EngineSpec(path="-", engine="fake", device="CPU", label="fake"))
+        self.words, self.error, self.calls = words, error, []
+
+    def _generate(self, messages, sampling, reply: Reply):
+        self.calls.append(messages)
+        if self.error:
+            raise self.error
+        sent = 0
+        for w in self.words:
+            if self._cancel.is_set():
+                break
+            sent += 1
+            yield w
+        reply.stats = ReplyStats("CPU", "fake", 0.05, 20.0, 7, sent,
+                                 "cancelled" if self._cancel.is_set() else "stop", 0.2)
+
+
+def test_the_model_gets_clean_turns_and_the_page_shows_figures():
+    engine = RecordingEngine()
+    service = ChatService(engine, "fake")
+    updates = list(service.respond("me", Conversation(), "Hi!", Sampling(), system_prompt="Be kind."))
+    assert [u.conversation.turns[-1].content for u in updates[:-1]] == ["Hello", "Hello there", "Hello there."]
+    final = updates[-1].conversation
+    assert "first token 0.05 s" in final.turns[-1].figures and "20.0 tokens/s" in final.turns[-1].figures
+    assert final.display()[-1]["content"].endswith("</sub>")
+    # second turn: the figures line never reaches the model
+    list(service.respond("me", final, "And now?", Sampling(), system_prompt="Be kind."))
+    sent = engine.calls[-1]
+    assert sent == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "Hi!"},
+        {"role": "assistant", "content": "Hello there."},
+        {"role": "user", "content": "And now?"},
+    ]
+
+
+def test_an_empty_message_is_refused_without_calling_the_engine():
+    engine = RecordingEngine()
+    (update,) = ChatService(engine, "fake").respond("me", Conversation(), "   ", Sampling())
+    assert update.error and not engine.calls
+
+
+def test_an_engine_error_keeps_the_conversation_as_it_was():
+    before = Conversation([Turn("user", "a"), Turn("assistant", "b")])
+    engine = RecordingEngine(error=PromptTooLong("too long: shorten it"))
+    updates = list(ChatService(engine, "fake").respond("me", before, "long text", Sampling()))
+    assert updates[-1].error == "too long: shorten it"
+    assert updates[-1].conversation.turns == before.turns
+
+
+def test_stop_only_stops_the_callers_own_generation():
+    engine = RecordingEngine(words=tuple(f"w{i} " for i in range(50)))
+    service = ChatService(engine, "fake")
+    stream = service.respond("alice", Conversation(), "go", Sampling())
+    next(stream)
+    assert service.cancel("bob") is False  # somebody else's Stop does nothing
+    assert service.cancel("alice") is True
+    rest = list(stream)
+    assert "stopped" in rest[-1].conversation.turns[-1].figures
+    assert len(rest[-1].conversation.turns[-1].content.split()) < 50

@@ -1,0 +1,64 @@
+"""launch.py as a user runs it: flags, the probe as JSON, one answer in the terminal."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cpuinfo
+
+import launch
+from tests.conftest import ROOT, app_env
+from webui.server import free_port
+
+
+def run_launch(*args, home: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
+                          env=app_env(home), timeout=timeout, cwd=ROOT)
+
+
+def test_help_documents_every_flag():
+    out = run_launch("--help").stdout
+    for flag in ("--host", "--port", "--no-browser", "--model", "--device", "--offline", "--probe",
+                 "--probe-file", "--explain", "--setup-only", "--ask", "--prefer", "--lan", "--test"):
+        assert flag in out
+
+
+def test_probe_prints_json_whose_cpu_matches_py_cpuinfo():
+    done = run_launch("--probe")
+    assert done.returncode == 0, done.stderr
+    profile = json.loads(done.stdout)
+    assert profile["cpu"]["brand"] == cpuinfo.get_cpu_info()["brand_raw"]
+    assert profile["schema_version"] == 1
+
+
+def test_ask_streams_one_answer_and_prints_figures(embedded_gguf, app_home):
+    done = run_launch("--ask", "What is the capital of France?", "--offline", home=app_home)
+    assert done.returncode == 0, done.stderr
+    assert "Paris" in done.stdout
+    assert "tokens/s" in done.stdout and "first token" in done.stdout
+    for step in ("probe", "pick", "fetch", "load"):
+        assert f"] {step}" in done.stdout
+    assert "not Phi-3" in done.stdout  # says plainly that this is the embedded fallback
+
+
+def test_a_model_path_that_is_not_a_model_gets_a_clear_message(tmp_path):
+    done = run_launch("--model", str(tmp_path), "--ask", "hi", "--offline")
+    assert done.returncode == 1
+    assert "holds no model this app knows" in done.stderr
+
+
+def test_venv_python_path_per_platform():
+    assert launch.venv_python(Path("v"), windows=True).parts[-2:] == ("Scripts", "python.exe")
+    assert launch.venv_python(Path("v"), windows=False).parts[-2:] == ("bin", "python")
+
+
+def test_a_taken_port_moves_to_the_next_free_one():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert free_port("127.0.0.1", taken) > taken

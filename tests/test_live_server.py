@@ -1,0 +1,65 @@
+"""The real app over real HTTP: launch.py serves, gradio_client chats, streams and stops."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from tests.live_app import start_app
+
+
+@pytest.fixture(scope="module")
+def live(embedded_gguf, app_home):
+    app = start_app("--offline", home=app_home)
+    yield app
+    assert app.stop() == 0, "Ctrl-C should end the app cleanly"
+    assert "Traceback" not in "".join(app.lines)
+
+
+def _last_answer(chatbot) -> str:
+    return chatbot[-1]["content"] if isinstance(chatbot[-1]["content"], str) else str(chatbot[-1]["content"])
+
+
+def test_the_page_says_what_runs_where_and_that_it_is_the_fallback(live):
+    page = httpx.get(live.url, timeout=10).text
+    assert "Phi-3 on this PC" in page
+    assert "SmolLM2-135M" in page and "CPU" in page
+    assert "not Phi-3" in page
+
+
+def test_a_chat_over_http_streams_a_correct_answer(live):
+    client = Client(live.url, verbose=False)
+    job = client.submit("What is the capital of France?", 64, 0.0, "You are a helpful assistant.",
+                        api_name="/chat")
+    seen = []
+    while not job.done():
+        out = job.outputs()
+        if out and (not seen or out[-1] != seen[-1]):
+            seen.append(out[-1])
+        time.sleep(0.01)
+    final = job.result()
+    chatbot = final[0] if isinstance(final, (list, tuple)) else final
+    answer = _last_answer(chatbot)
+    assert "Paris" in answer
+    assert "tokens/s" in answer  # the figures line under the answer
+    assert len(job.outputs()) >= 3, "the answer should arrive in several updates"
+
+
+def test_stop_over_http_ends_the_answer_early_and_the_next_one_is_normal(live):
+    client = Client(live.url, verbose=False)
+    job = client.submit("Write a very long story about a dragon.", 1024, 0.0, "You are a storyteller.",
+                        api_name="/chat")
+    while len(job.outputs()) < 3 and not job.done():
+        time.sleep(0.01)
+    client.predict(api_name="/stop")
+    chatbot = job.result()[0]
+    answer = _last_answer(chatbot)
+    assert "stopped" in answer
+    words = answer.split("<sub>")[0].split()
+    assert len(words) < 300
+    again = client.predict("What is the capital of France?", 64, 0.0, "You are a helpful assistant.",
+                           api_name="/chat")
+    assert "Paris" in _last_answer(again[0])

@@ -1,0 +1,132 @@
+"""The steps behind launch.py, once inside the environment: probe, pick, fetch, load, then serve or answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from argparse import Namespace
+
+from capabilities import MachineProfile, load_profile, probe
+from models.catalog import Artifact, load_catalog
+from models.engines import Sampling
+from models.errors import AppError
+from models.policy import Preference, rank
+from models.settings import Settings, load_settings
+from models.startup import Loaded, availability, local_artifact, start
+
+from . import views
+
+
+def step(name: str, seconds: float, detail: str = "") -> None:
+    print(f"[{seconds:6.2f}s] {name:<8} {detail}", flush=True)
+
+
+def _profile(args: Namespace) -> MachineProfile:
+    t = time.perf_counter()
+    profile = load_profile(args.probe_file) if args.probe_file else probe()
+    where = f"recorded profile {args.probe_file}" if args.probe_file else "this machine"
+    step("probe", time.perf_counter() - t, f"{where}: {profile.cpu.brand}, "
+         f"{len([d for d in profile.devices if d.present])} device(s) usable")
+    return profile
+
+
+def _catalog_and_pref(args: Namespace) -> tuple[tuple[Artifact, ...], Preference]:
+    catalog = load_catalog()
+    model = args.model
+    if model and not any(a.id == model for a in catalog):
+        local = local_artifact(model)  # a path: detect its format, or say what is missing
+        catalog += (local,)
+        model = local.id
+    return catalog, Preference(mode=getattr(args, "prefer", "auto"), device=args.device, model=model)
+
+
+def run(args: Namespace, setup_seconds: float = 0.0) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if setup_seconds:
+        step("set-up", setup_seconds, "environment ready")
+    if args.probe:
+        profile = load_profile(args.probe_file) if args.probe_file else probe()
+        print(profile.to_json())
+        return 0
+    try:
+        profile = _profile(args)
+        catalog, pref = _catalog_and_pref(args)
+        settings = load_settings(offline=args.offline)
+        if args.explain:
+            ranking = rank(profile, catalog, pref, availability(catalog, settings))
+            print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
+            return 0
+        loaded = start(profile, catalog, settings, pref, log=step)
+    except AppError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for notice in loaded.notices:
+        print(f"note: {notice}")
+    if args.ask is not None:
+        return _ask(loaded, args.ask, args.max_new_tokens)
+    return _serve(args, profile, loaded, settings)
+
+
+def _ask(loaded: Loaded, prompt: str, max_new_tokens: int) -> int:
+    reply = loaded.engine.stream([{"role": "user", "content": prompt}], Sampling(max_new_tokens=max_new_tokens))
+    try:
+        for delta in reply:
+            print(delta, end="", flush=True)
+    except AppError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    print()
+    print(f"-- {reply.stats.line()} · {reply.stats.finish_reason}" if reply.stats else "--")
+    for notice in reply.notices:
+        print(f"note: {notice}")
+    return 0
+
+
+def page_info(profile: MachineProfile, loaded: Loaded):
+    from .app import PageInfo
+
+    c = loaded.candidate
+    return PageInfo(
+        title="Phi-3 on this PC",
+        running=f"{c.artifact.name} on {c.device_name} with {loaded.engine.name}",
+        notices=tuple(loaded.notices),
+        machine_rows=views.machine_rows(profile),
+        device_rows=views.device_rows(profile),
+        explanation=views.explain_markdown(loaded.ranking),
+    )
+
+
+def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings) -> int:
+    from .app import build_app, launch_kwargs
+    from .chat import ChatService
+    from .server import free_port, has_display, lan_addresses, open_browser
+
+    t = time.perf_counter()
+    host = "0.0.0.0" if args.lan else args.host
+    port = free_port(host, args.port)
+    if port != args.port:
+        print(f"note: port {args.port} is taken; using {port}")
+    service = ChatService(loaded.engine, loaded.candidate.artifact.name)
+    app = build_app(service, page_info(profile, loaded))
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+               show_error=True, **launch_kwargs())
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    step("ready", time.perf_counter() - t, url)
+    if args.lan:
+        for addr in lan_addresses():
+            print(f"         on the network: http://{addr}:{port}")
+    if not args.no_browser and has_display():
+        open_browser(url)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nStopping ...")
+    finally:
+        app.close()
+        loaded.engine.close()
+    return 0

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{setup:6.1f}s] set-up: {VENV} is ready")
             return 0
         reexec_in_venv(python, argv, setup)
+    setup_seconds = float(os.environ.pop(SETUP_SECONDS, "0"))  # not inherited by child processes
     if args.setup_only:
         print(f"{VENV} is ready")
         return 0
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from webui.cli import run  # noqa: PLC0415 - only importable inside the environment
 
     try:
-        return run(args, setup_seconds=float(os.environ.get(SETUP_SECONDS, "0")))
+        return run(args, setup_seconds=setup_seconds)
     except KeyboardInterrupt:
         print("\nStopped.")
         return 130

@@ -21,7 +21,8 @@ from . import views
 
 
 def step(name: str, seconds: float, detail: str = "") -> None:
-    print(f"[{seconds:6.2f}s] {name:<8} {detail}", flush=True)
+    """Progress goes to stderr: stdout carries only what was asked for (JSON, an answer)."""
+    print(f"[{seconds:6.2f}s] {name:<8} {detail}", file=sys.stderr, flush=True)
 
 
 def _profile(args: Namespace) -> MachineProfile:
@@ -64,7 +65,7 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for notice in loaded.notices:
-        print(f"note: {notice}")
+        print(f"note: {notice}", file=sys.stderr)
     if args.ask is not None:
         return _ask(loaded, args.ask, args.max_new_tokens)
     return _serve(args, profile, loaded, settings)

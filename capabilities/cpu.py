@@ -56,6 +56,11 @@ def parse_cpu(info: Mapping[str, Any] | None, physical: int | None, logical: int
     features = tuple(name for name, spellings in FEATURES.items() if flags.intersection(spellings))
     vendor = str(info.get("vendor_id_raw") or "")
     family, model = _int(info.get("family")), _int(info.get("model"))
+    generation = intel_generation(vendor, family, model)
+    if generation and "avx_vnni" not in features:
+        # Every Core Ultra generation has AVX-VNNI, but py-cpuinfo 9 reads it only from
+        # /proc/cpuinfo: its CPUID path (Windows) never reads leaf 7 sub-leaf 1 where it lives.
+        features = (*features, "avx_vnni")
     return CpuInfo(
         brand=str(info.get("brand_raw") or "unknown CPU"),
         vendor=vendor,
@@ -65,6 +70,6 @@ def parse_cpu(info: Mapping[str, Any] | None, physical: int | None, logical: int
         physical_cores=physical,
         logical_cores=logical or _int(info.get("count")),
         features=features,
-        intel_generation=intel_generation(vendor, family, model),
+        intel_generation=generation,
         reason=reason,
     )

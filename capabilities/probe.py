@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import accel, openvino_devices
@@ -73,7 +73,6 @@ class Sources:
     openvino: Callable[[], openvino_devices.PropertyMap] = _openvino_live
     package_version: Callable[[str], str | None] = installed_version
     accelerators: Callable[[SystemInfo], tuple[Device, ...]] = accel.probe_platform
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _why(err: BaseException) -> str:
@@ -85,9 +84,8 @@ def probe(sources: Sources | None = None) -> MachineProfile:
     started = time.perf_counter()
     try:
         system = src.system()
-    except Exception as err:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - platform.* does not fail in practice; never let it stop the app
         system = SystemInfo(os=sys.platform, os_version="", arch="", python=platform.python_version())
-        del err
 
     try:
         physical, logical = src.core_counts()
@@ -100,8 +98,8 @@ def probe(sources: Sources | None = None) -> MachineProfile:
 
     try:
         memory = parse_memory(src.virtual_memory())
-    except Exception:  # noqa: BLE001
-        memory = MemoryInfo(total_bytes=0, available_bytes=0)
+    except Exception as err:  # noqa: BLE001
+        memory = MemoryInfo(total_bytes=0, available_bytes=0, reason=f"memory unreadable: {_why(err)}")
 
     try:
         power = parse_power(src.battery())
@@ -109,7 +107,7 @@ def probe(sources: Sources | None = None) -> MachineProfile:
         power = PowerInfo(on_battery=None, percent=None, reason=f"battery state unreadable: {_why(err)}")
 
     engines = probe_engines(src.package_version)
-    devices = list(_openvino(src, engines))
+    devices = list(_openvino(src))
     try:
         devices.extend(src.accelerators(system))
     except Exception as err:  # noqa: BLE001
@@ -126,13 +124,12 @@ def probe(sources: Sources | None = None) -> MachineProfile:
     )
 
 
-def _openvino(src: Sources, engines) -> tuple[Device, ...]:
-    installed = any(e.name == "openvino-genai" and e.version for e in engines)
-    if not installed and src.openvino is _openvino_live:
-        return (Device(kind="cpu", id="CPU", name="OpenVINO", present=False, source="openvino",
-                       reason="OpenVINO not installed"),)
+def _openvino(src: Sources) -> tuple[Device, ...]:
     try:
         found = openvino_devices.parse_devices(src.openvino())
+    except ImportError:
+        return (Device(kind="cpu", id="CPU", name="OpenVINO", present=False, source="openvino",
+                       reason="OpenVINO not installed (no wheel for this platform, or the install failed)"),)
     except Exception as err:  # noqa: BLE001 - a broken plugin or driver must not stop the app
         return (Device(kind="cpu", id="CPU", name="OpenVINO", present=False, source="openvino",
                        reason=f"OpenVINO could not list devices: {_why(err)}"),)

@@ -33,8 +33,9 @@ class CpuInfo:
 
 @dataclass(frozen=True)
 class MemoryInfo:
-    total_bytes: int
+    total_bytes: int  # 0 when unknown (then `reason` says why)
     available_bytes: int
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,11 @@ VENDORS = {0x8086: "Intel", 0x10DE: "NVIDIA", 0x1002: "AMD", 0x1022: "AMD", 0x4D
 # dedicated memory (Intel 128 MB, AMD APUs 512 MB by default); discrete ones have gigabytes.
 DISCRETE_MIN_DEDICATED = 1 << 30
 IID_IDXGIFactory1 = "{770aae78-f26f-4dba-a829-253c83d1b387}"
+# COM vtable slots (IUnknown 0-2, IDXGIObject 3-6, then the interface's own methods)
+SLOT_RELEASE = 2
+SLOT_ENUM_ADAPTERS1 = 12  # IDXGIFactory: EnumAdapters 7, MakeWindowAssociation 8, GetWindowAssociation 9,
+#                           CreateSwapChain 10, CreateSoftwareAdapter 11; IDXGIFactory1: EnumAdapters1 12
+SLOT_GET_DESC1 = 10  # IDXGIAdapter: EnumOutputs 7, GetDesc 8, CheckInterfaceSupport 9; IDXGIAdapter1: GetDesc1 10
 
 
 def desc_from_bytes(raw: bytes) -> DXGI_ADAPTER_DESC1:
@@ -108,7 +113,7 @@ def read_descs() -> list[bytes]:  # pragma: no cover - Windows only
     release = WINFUNCTYPE(c_ulong, c_void_p)
     out: list[bytes] = []
     try:
-        enum_adapters1 = method(factory, 12, c_uint, POINTER(c_void_p))
+        enum_adapters1 = method(factory, SLOT_ENUM_ADAPTERS1, c_uint, POINTER(c_void_p))
         index = 0
         while True:
             adapter = c_void_p()
@@ -119,13 +124,13 @@ def read_descs() -> list[bytes]:  # pragma: no cover - Windows only
                 raise OSError(f"EnumAdapters1({index}) failed: HRESULT 0x{hr & 0xFFFFFFFF:08X}")
             try:
                 desc = DXGI_ADAPTER_DESC1()
-                if method(adapter, 10, POINTER(DXGI_ADAPTER_DESC1))(adapter, byref(desc)) == 0:
+                if method(adapter, SLOT_GET_DESC1, POINTER(DXGI_ADAPTER_DESC1))(adapter, byref(desc)) == 0:
                     out.append(bytes(desc))
             finally:
                 vt = ctypes.cast(adapter, POINTER(POINTER(c_void_p)))[0]
-                release(vt[2])(adapter)
+                release(vt[SLOT_RELEASE])(adapter)
             index += 1
     finally:
         vt = ctypes.cast(factory, POINTER(POINTER(c_void_p)))[0]
-        release(vt[2])(factory)
+        release(vt[SLOT_RELEASE])(factory)
     return out

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _live_like() -> MachineProfile:
-    return MachineProfile.from_json((FIXTURES / "profiles" / "this-machine.json").read_text())
+    return MachineProfile.from_json((FIXTURES / "machines" / "this-machine-linux-epyc-vm" / "expected.json").read_text())
 
 
 def test_catalog_has_the_embedded_model_and_the_openvino_phi3():

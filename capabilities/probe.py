@@ -6,10 +6,13 @@ Every reading comes from a `Sources` field, so tests swap in captures of real ma
 from __future__ import annotations
 
 import functools
+import json
+import os
 import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,11 +23,34 @@ from .memory_power import parse_memory, parse_power
 from .profile import CpuInfo, Device, MachineProfile, MemoryInfo, PowerInfo, SystemInfo
 
 
+def _cpuinfo_cache_file() -> Path:
+    home = os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc"
+    return Path(home) / "cpuinfo.json"
+
+
 @functools.lru_cache(maxsize=1)
 def _cpuinfo_live() -> dict[str, Any]:
-    import cpuinfo  # py-cpuinfo spawns a subprocess: call it once per process
+    """py-cpuinfo spawns a subprocess (~1.5 s): call it once per process, and once per boot on disk."""
+    import cpuinfo
+    import psutil
 
-    return cpuinfo.get_cpu_info()
+    key = f"{platform.node()}|{platform.machine()}|{psutil.boot_time():.0f}|{cpuinfo.CPUINFO_VERSION_STRING}"
+    cache = _cpuinfo_cache_file()
+    try:
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["info"]
+    except (OSError, ValueError, KeyError):
+        pass
+    info = cpuinfo.get_cpu_info()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "info": info}))
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only home only costs time
+    return info
 
 
 def _core_counts() -> tuple[int | None, int | None]:

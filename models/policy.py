@@ -22,7 +22,7 @@ from capabilities import Device, MachineProfile
 from .catalog import Artifact
 
 GB = 1_000_000_000
-HEADROOM = 1.10  # need x 1.10 must fit the pool: the OS, the browser and the KV cache growth
+HEADROOM_PERCENT = 10  # need + 10 % must fit the pool: the OS, the browser and the KV cache growth
 
 # device class -> (speed prior, efficiency prior); see the module docstring
 PRIORS: dict[str, tuple[float, float]] = {
@@ -32,6 +32,7 @@ PRIORS: dict[str, tuple[float, float]] = {
     "cpu": (2.0, 1.0),
 }
 FAMILY_BONUS = {"phi-3-mini-4k": 3.0, "phi-3.5-mini": 2.0, "phi-3-mini-128k": 1.0, "phi-3-medium-4k": -2.0}
+BYTES_PER_TOKEN_WEIGHT = 1.5  # score points per GB of weights
 EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
 ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "intel-npu-acceleration-library"}
 
@@ -105,6 +106,7 @@ class _Target:
     device_class: str  # key of PRIORS
     pool_bytes: int
     pool_name: str
+    vendor: str = ""
 
 
 def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[list[_Target], list[str]]:
@@ -143,8 +145,10 @@ def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[li
 def _gpu_target(d: Device, ram: int, device_id: str, via: str = "") -> _Target:
     if d.discrete:
         pool = d.memory_bytes or 0
-        return _Target("gpu", device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory")
-    return _Target("gpu", device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)")
+        return _Target("gpu", device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory",
+                       d.vendor)
+    return _Target("gpu", device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)",
+                   d.vendor)
 
 
 def _absent_reason(profile: MachineProfile, kind: str, default: str, sources: tuple[str, ...] = ()) -> str:
@@ -173,8 +177,8 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
 def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
            cached: bool) -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
-    if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated":
-        speed -= 0.5  # OpenVINO's GPU plugin is the tuned path on an Intel iGPU
+    if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
+        speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
     reasons = []
     if mode == "efficient":
         score = efficiency * 10 + speed
@@ -199,8 +203,10 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         score += EMBEDDED_PENALTY
         reasons.append("embedded fallback: runs when no Phi-3 artifact can be had")
     score += FAMILY_BONUS.get(artifact.family, 0.0)
-    if artifact.precision == "int4":
-        score += 1.0
+    if not artifact.embedded:
+        # Decode reads every weight once per token: fewer bytes, more tokens/s and less energy per token
+        # (an INT8 build is ~1.8x the bytes of INT4, Phi-3-medium ~3.5x).
+        score -= BYTES_PER_TOKEN_WEIGHT * artifact.download_bytes / GB
     if "npu" in artifact.devices and target.kind != "npu":
         score -= 0.5  # channel-wise builds trade a little accuracy for NPU compatibility
     if cached:
@@ -208,8 +214,27 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         reasons.append("already on this PC: no download")
     elif not artifact.embedded:
         reasons.append(f"downloads {_gb(artifact.download_bytes)} from {artifact.repo_id}")
-    reasons.append(f"needs {_gb(artifact.run_memory_bytes)} of {target.pool_name}, {_gb(target.pool_bytes)} available")
+    if target.pool_bytes:
+        reasons.append(f"needs {_gb(artifact.run_memory_bytes)} of {target.pool_name}, "
+                       f"{_gb(target.pool_bytes)} available")
     return score, reasons
+
+
+def required_bytes(artifact: Artifact) -> int:
+    return artifact.run_memory_bytes + artifact.run_memory_bytes * HEADROOM_PERCENT // 100
+
+
+def _memory_shortfall(artifact: Artifact, t: _Target, profile: MachineProfile) -> str | None:
+    """Checked before anything is downloaded, against the pool the device really uses."""
+    if t.pool_name.startswith("RAM") and profile.memory.total_bytes == 0:
+        return None  # memory unknown (the probe says why): let the load try
+    need = required_bytes(artifact)
+    if need <= t.pool_bytes:
+        return None
+    msg = f"needs {_gb(need)} of {t.pool_name} (with headroom), {_gb(t.pool_bytes)} available on {t.name}"
+    if t.pool_name.startswith("RAM") and need <= profile.memory.total_bytes * 0.85:
+        msg += f" ({_gb(profile.memory.total_bytes)} in all: closing other apps may free enough)"
+    return msg
 
 
 def _availability_reason(artifact: Artifact, avail: Availability) -> str | None:
@@ -236,16 +261,18 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             blockers = [r for r in (_engine_reason(artifact, kind, profile),
                                     _availability_reason(artifact, avail)) if r]
             targets, why = _targets(artifact, kind, profile)
-            fitting = []
+            fitting, short = [], []
             for t in targets:
-                if artifact.run_memory_bytes * HEADROOM > t.pool_bytes:
-                    why.append(f"needs {_gb(artifact.run_memory_bytes * HEADROOM)} of {t.pool_name} "
-                               f"(with headroom), {_gb(t.pool_bytes)} available on {t.name}")
+                problem = _memory_shortfall(artifact, t, profile)
+                if problem:
+                    short.append(problem)
                 else:
                     fitting.append(t)
             if blockers or not fitting:
-                rejected.append(Rejection(artifact.id, kind, tuple(blockers + why)))
+                rejected.append(Rejection(artifact.id, kind, tuple(blockers + why + short)))
                 continue
+            if short:  # some devices of this kind fit, others do not: say which and why
+                rejected.append(Rejection(artifact.id, kind, tuple(short)))
             for t in fitting:
                 score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached)
                 candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons)))

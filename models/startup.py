@@ -88,14 +88,28 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
     first = ranking.candidates[0]
     log("pick", time.perf_counter() - t, f"{first.artifact.name} on {first.device_name}")
     notices: list[str] = []
+    failed_devices: set[tuple[str, str]] = set()  # (engine, device) that could not load: skip their siblings
+    hub_down = False  # a failed download: do not start another one
     for candidate in ranking.candidates:
+        art = candidate.artifact
+        if (art.engine, candidate.device_id) in failed_devices:
+            continue
+        if hub_down and art.source == "hub" and art.id not in avail.cached:
+            continue
         t = time.perf_counter()
         try:
-            path = store.fetch(candidate.artifact, settings)
-            log("fetch", time.perf_counter() - t, str(path))
-            t = time.perf_counter()
+            path = store.fetch(art, settings)
+        except AppError as err:
+            hub_down = hub_down or art.source == "hub"
+            notices.append(f"{candidate.label} could not be fetched: {err}")
+            log("fallback", time.perf_counter() - t, f"{candidate.label}: {err}; trying the next choice")
+            continue
+        log("fetch", time.perf_counter() - t, str(path))
+        t = time.perf_counter()
+        try:
             engine = loader(spec_for(candidate, path, settings))
         except AppError as err:
+            failed_devices.add((art.engine, candidate.device_id))
             notices.append(f"{candidate.label} could not start: {err}")
             log("fallback", time.perf_counter() - t, f"{candidate.label} failed: {err}; trying the next choice")
             continue

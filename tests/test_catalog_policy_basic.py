@@ -52,3 +52,10 @@ def test_explain_json_shape():
     data = json.loads(json.dumps(r.to_dict()))
     assert {"artifact", "engine", "device", "score", "reasons"} <= set(data["candidates"][0])
     assert {"artifact", "reasons"} <= set(data["rejected"][0])
+
+
+def test_readme_table_is_generated_from_the_catalog():
+    from models.catalog_table import readme_block
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert readme_block(load_catalog()) in readme, "run: python -m models.catalog_table, paste into README.md"

@@ -8,11 +8,12 @@ import sys
 import threading
 import time
 from argparse import Namespace
+from pathlib import Path
 
 from capabilities import MachineProfile, load_profile, probe
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling
-from models.errors import AppError
+from models.errors import AppError, ArtifactUnavailable
 from models.policy import Preference, rank
 from models.settings import Settings, load_settings
 from models.startup import Loaded, availability, local_artifact, start
@@ -38,6 +39,9 @@ def _catalog_and_pref(args: Namespace) -> tuple[tuple[Artifact, ...], Preference
     catalog = load_catalog()
     model = args.model
     if model and not any(a.id == model for a in catalog):
+        if not Path(model).expanduser().exists():
+            raise ArtifactUnavailable(f"'{model}' is neither a catalog id (`python launch.py --explain` lists them) "
+                                      "nor an existing file or folder")
         local = local_artifact(model)  # a path: detect its format, or say what is missing
         catalog += (local,)
         model = local.id

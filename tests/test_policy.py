@@ -1,0 +1,157 @@
+"""The policy, table-driven over the recorded machines: first choice, next two, and the reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from capabilities import MachineProfile, MemoryInfo, PowerInfo
+from models.catalog import by_id, load_catalog
+from models.policy import Availability, Preference, rank, required_bytes
+from tests import machines
+
+CATALOG = load_catalog()
+ONLINE = Availability()
+
+
+def profile(name: str) -> MachineProfile:
+    return MachineProfile.from_json((machines.MACHINES / name / "expected.json").read_text())
+
+
+def top(ranking, n=3):
+    return [(c.artifact.id, c.device_id) for c in ranking.candidates[:n]]
+
+
+TABLE = [
+    # machine, first three (artifact, device), text in the first choice's reasons
+    ("core-ultra-7-155h-windows",
+     [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0")],
+     "speed first (on AC power)"),
+    ("core-ultra-7-258v-lunar-lake-windows",  # on battery: auto leans efficient, the NPU leads
+     [("phi3-mini-4k-ov-int4-cw", "NPU"), ("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4", "GPU.0")],
+     "the NPU wins on power"),
+    ("core-ultra-9-285k-desktop-rtx4070-windows",  # DirectML INT4 AWQ on the discrete GPU
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     "discrete GPU decodes from its own memory"),
+    ("ryzen-ai-9-hx-370-strix-windows",
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     "AMD Radeon(TM) 890M"),
+    ("snapdragon-x-elite-windows-arm",
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     "Adreno"),
+    ("linux-core-ultra-5-125h-npu-driver-missing",
+     [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0")],
+     "efficiency first (on battery)"),
+    ("laptop-8gb-core-i5-1135g7-windows", [("smollm2-135m-embedded", "CPU")], "embedded fallback"),
+    ("this-machine-linux-epyc-vm",
+     [("phi3-mini-4k-onnx-cpu-int4", "CPU"), ("phi3-mini-4k-ov-int4", "CPU"), ("phi3-mini-4k-ov-int4-cw", "CPU")],
+     "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs"),
+]
+
+
+@pytest.mark.parametrize(("name", "first_three", "reason"), TABLE)
+def test_first_choice_next_two_and_why(name, first_three, reason):
+    r = rank(profile(name), CATALOG, Preference(), ONLINE)
+    assert top(r, len(first_three)) == first_three
+    assert any(reason in why for why in r.candidates[0].reasons), r.candidates[0].reasons
+    embedded = [i for i, c in enumerate(r.candidates) if c.artifact.embedded]
+    if profile(name).engine_version("openvino-genai"):
+        assert embedded == [len(r.candidates) - 1]  # the embedded model is always the last resort
+    else:
+        assert not embedded  # no OpenVINO (Windows on Arm): not even the embedded model can run
+
+
+def test_npu_driver_missing_is_the_reason_npu_builds_are_rejected():
+    r = rank(profile("linux-core-ultra-5-125h-npu-driver-missing"), CATALOG, Preference(), ONLINE)
+    npu = [x for x in r.rejected if x.device_kind == "npu" and x.artifact_id == "phi3-mini-4k-ov-int4-cw"]
+    assert "intel_vpu driver is not loaded" in npu[0].reasons[0]
+
+
+def test_npu_library_is_ranked_after_openvino_npu_and_says_why():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(mode="efficient"), ONLINE)
+    ids = [c.artifact.id for c in r.candidates]
+    assert ids[0] == "phi3-mini-4k-ov-int4-cw"
+    lib = next(c for c in r.candidates if c.artifact.engine == "npu-acceleration-library")
+    assert ids.index(lib.artifact.id) > ids.index("phi35-mini-ov-int4-cw")
+    assert any("archived upstream" in why for why in lib.reasons)
+
+
+def test_directml_is_rejected_off_windows_with_the_reason():
+    r = rank(profile("this-machine-linux-epyc-vm"), CATALOG, Preference(), ONLINE)
+    dml = next(x for x in r.rejected if x.artifact_id == "phi3-mini-4k-onnx-dml-int4")
+    assert "DirectML needs Windows with a DirectX 12 GPU" in dml.reasons
+
+
+def test_battery_versus_ac_on_the_same_machine():
+    lunar = profile("core-ultra-7-258v-lunar-lake-windows")
+    on_ac = replace(lunar, power=PowerInfo(on_battery=False, percent=55.0))
+    assert rank(lunar, CATALOG, Preference(), ONLINE).candidates[0].device_id == "NPU"
+    assert rank(on_ac, CATALOG, Preference(), ONLINE).candidates[0].device_id == "GPU.0"
+    assert rank(on_ac, CATALOG, Preference(mode="efficient"), ONLINE).candidates[0].device_id == "NPU"
+
+
+def _with_ram(p: MachineProfile, available: int, total: int | None = None) -> MachineProfile:
+    return replace(p, memory=MemoryInfo(total_bytes=total or available * 2, available_bytes=available))
+
+
+def test_memory_fit_exactly_at_the_limit_and_one_byte_under():
+    art = by_id(CATALOG, "phi3-mini-4k-ov-int4")
+    need = required_bytes(art)
+    base = profile("this-machine-linux-epyc-vm")
+    pref = Preference(model=art.id)
+    assert rank(_with_ram(base, need), CATALOG, pref, ONLINE).candidates
+    short = rank(_with_ram(base, need - 1), CATALOG, pref, ONLINE)
+    assert not short.candidates
+    assert "needs 4.2 GB of RAM (with headroom), 4.2 GB available" in short.rejected[0].reasons[0]
+
+
+def test_a_small_swapless_laptop_is_told_what_would_help():
+    r = rank(profile("laptop-8gb-core-i5-1135g7-windows"), CATALOG, Preference(), ONLINE)
+    why = next(x for x in r.rejected if x.artifact_id == "phi3-mini-4k-ov-int4" and x.device_kind == "cpu").reasons
+    assert any("3.2 GB available" in w and "closing other apps may free enough" in w for w in why)
+    medium = next(x for x in r.rejected if x.artifact_id == "phi3-medium-4k-ov-int4" and x.device_kind == "cpu")
+    assert not any("closing other apps" in w for w in medium.reasons)  # 9.6 GB cannot fit 8 GB at all
+
+
+def test_discrete_gpu_memory_is_the_pool_for_a_discrete_gpu():
+    desk = profile("core-ultra-9-285k-desktop-rtx4070-windows")
+    small_vram = replace(desk, devices=tuple(
+        replace(d, memory_bytes=2 * 1024**3) if d.id == "dxgi:0" else d for d in desk.devices))
+    r = rank(small_vram, CATALOG, Preference(device="dml"), ONLINE)
+    assert not any(c.device_id == "dml:0" for c in r.candidates)
+    assert any("of GPU memory" in w for x in r.rejected for w in x.reasons)
+
+
+def test_offline_without_a_cached_phi3_runs_the_embedded_model():
+    offline = Availability(cached=frozenset({"smollm2-135m-embedded"}), hub_reachable=False, offline=True)
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(), offline)
+    assert [c.artifact.id for c in r.candidates] == ["smollm2-135m-embedded"]
+    assert all("the app is offline" in x.reasons[0] for x in r.rejected if x.artifact_id != "smollm2-135m-embedded")
+
+
+def test_offline_with_a_cached_phi3_runs_it():
+    offline = Availability(cached=frozenset({"smollm2-135m-embedded", "phi3-mini-4k-ov-int4"}), offline=True)
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(), offline)
+    assert top(r, 2) == [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4", "CPU")]
+
+
+def test_offline_with_nothing_cached_has_no_candidates():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(), Availability(offline=True))
+    assert not r.candidates and any("offline" in x.reasons[0] for x in r.rejected)
+
+
+def test_explicit_device_that_is_not_there_gives_reasons_not_a_guess():
+    r = rank(profile("this-machine-linux-epyc-vm"), CATALOG, Preference(device="npu"), ONLINE)
+    assert not r.candidates
+    assert all(x.device_kind == "npu" for x in r.rejected)
+    assert any("no NPU on this machine" in x.reasons[-1] for x in r.rejected)
+
+
+def test_explicit_model_and_device():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG,
+             Preference(device="cpu", model="phi3-mini-4k-ov-int4"), ONLINE)
+    assert top(r) == [("phi3-mini-4k-ov-int4", "CPU")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
@@ -29,11 +30,28 @@ class PageInfo:
     explanation: str = ""  # markdown: why this model, what else was considered
 
 
-def build_app(service: ChatService, info: PageInfo) -> gr.Blocks:
+@dataclass(frozen=True)
+class Chooser:
+    """Lets the page re-rank with other preferences, and switch to the new first choice."""
+
+    explain: Callable[[str, str], str]  # (mode, device) -> markdown
+    switch: Callable[[str, str], tuple[str, tuple[str, ...]]]  # (mode, device) -> (running text, notices)
+
+
+def _running(text: str) -> str:
+    return f"Running **{text}**."
+
+
+def _notices(notices: tuple[str, ...]):
+    return gr.update(value="\n\n".join(notices), visible=bool(notices))
+
+
+def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None) -> gr.Blocks:
     with gr.Blocks(title=info.title) as app:
-        gr.Markdown(f"# {info.title}\nRunning **{info.running}**.", elem_id="running")
-        for notice in info.notices:
-            gr.Markdown(notice, elem_classes=["status-note"], elem_id="notice")
+        gr.Markdown(f"# {info.title}")
+        running = gr.Markdown(_running(info.running), elem_id="running")
+        notices = gr.Markdown("\n\n".join(info.notices), visible=bool(info.notices),
+                              elem_classes=["status-note"], elem_id="notice")
         conversation = gr.State(Conversation())
         with gr.Tab("Chat"):
             chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chatbot", feedback_options=None,
@@ -56,7 +74,14 @@ def build_app(service: ChatService, info: PageInfo) -> gr.Blocks:
                          headers=["device", "kind", "found", "details / why not"], interactive=False,
                          elem_id="devices")
         with gr.Tab("Why this model"):
-            gr.Markdown(info.explanation or "The model was chosen by hand.", elem_id="explanation")
+            if chooser is not None:
+                with gr.Row():
+                    mode = gr.Radio(["auto", "fastest", "efficient"], value="auto", label="Prefer",
+                                    info="auto: efficient on battery, fastest on AC power", elem_id="prefer")
+                    device = gr.Dropdown(["auto", "cpu", "gpu", "npu", "dml"], value="auto", label="Device",
+                                         elem_id="device")
+                    switch = gr.Button("Switch to the first choice", elem_id="switch")
+            explanation = gr.Markdown(info.explanation or "The model was chosen by hand.", elem_id="explanation")
 
         def respond(message: str, conv: Conversation, limit: float, temp: float, system_prompt: str,
                     request: gr.Request):
@@ -78,6 +103,19 @@ def build_app(service: ChatService, info: PageInfo) -> gr.Blocks:
         send.click(respond, inputs, outputs, api_name=False, concurrency_limit=1)
         stop.click(stop_mine, None, None, api_name="stop", queue=False)
         clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False, queue=False)
+        if chooser is not None:
+            def do_switch(m: str, d: str):
+                try:
+                    text, new_notices = chooser.switch(m, d)
+                except Exception as err:  # noqa: BLE001 - AppError or an engine's own error: tell the user
+                    raise gr.Error(str(err), print_exception=False) from None
+                gr.Info(f"Now running {text}")
+                return _running(text), _notices(new_notices), chooser.explain(m, d)
+
+            for control in (mode, device):
+                control.change(chooser.explain, [mode, device], explanation, api_name=False, queue=False)
+            switch.click(do_switch, [mode, device], [running, notices, explanation], api_name="switch",
+                         concurrency_limit=1)
     return app
 
 

@@ -57,6 +57,12 @@ class ChatService:
         self._lock = threading.Lock()  # guards _owner
         self._turn = threading.Lock()  # one answer at a time; other sessions wait their turn
 
+    def swap(self, engine: Engine, model_label: str) -> Engine:
+        """Serve the next answers from another engine, after the running answer ends; returns the old one."""
+        with self._turn:
+            old, self.engine, self.model_label = self.engine, engine, model_label
+        return old
+
     def cancel(self, owner: str) -> bool:
         with self._lock:
             if self._owner != owner:

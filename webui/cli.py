@@ -93,15 +93,38 @@ def _ask(loaded: Loaded, prompt: str, max_new_tokens: int) -> int:
 def page_info(profile: MachineProfile, loaded: Loaded):
     from .app import PageInfo
 
-    c = loaded.candidate
     return PageInfo(
         title="Phi-3 on this PC",
-        running=f"{c.artifact.name} on {c.device_name} with {loaded.engine.name}",
+        running=_running_text(loaded),
         notices=tuple(loaded.notices),
         machine_rows=views.machine_rows(profile),
         device_rows=views.device_rows(profile),
         explanation=views.explain_markdown(loaded.ranking),
     )
+
+
+def _running_text(loaded: Loaded) -> str:
+    c = loaded.candidate
+    return f"{c.artifact.name} on {c.device_name} with {loaded.engine.name}"
+
+
+def _chooser(args: Namespace, profile: MachineProfile, settings: Settings, service):
+    """The page's preference controls: re-rank, and load the new first choice in place of the old engine."""
+    from .app import Chooser
+
+    catalog, base = _catalog_and_pref(args)
+
+    def explain(mode: str, device: str) -> str:
+        pref = Preference(mode=mode, device=device, model=base.model)
+        return views.explain_markdown(rank(profile, catalog, pref, availability(catalog, settings)))
+
+    def switch(mode: str, device: str) -> tuple[str, tuple[str, ...]]:
+        pref = Preference(mode=mode, device=device, model=base.model)
+        loaded = start(profile, catalog, settings, pref, log=step)
+        service.swap(loaded.engine, loaded.candidate.artifact.name).close()
+        return _running_text(loaded), tuple(loaded.notices)
+
+    return Chooser(explain=explain, switch=switch)
 
 
 def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings) -> int:
@@ -115,10 +138,10 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     if port != args.port:
         print(f"note: port {args.port} is taken; using {port}")
     service = ChatService(loaded.engine, loaded.candidate.artifact.name)
-    app = build_app(service, page_info(profile, loaded))
+    app = build_app(service, page_info(profile, loaded), _chooser(args, profile, settings, service))
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-               show_error=True, **launch_kwargs())
+               **launch_kwargs())
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     step("ready", time.perf_counter() - t, url)
     if args.lan:

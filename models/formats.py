@@ -16,11 +16,30 @@ REQUIRED: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+DEFAULT_CONTEXT = 4096
+MAX_LOCAL_CONTEXT = 8192  # a 128K window would need ~48 GB of KV cache for Phi-3-mini: cap it
+
+
 @dataclass(frozen=True)
 class LocalModel:
     path: Path
     format: str
     engine: str
+    context_length: int = DEFAULT_CONTEXT
+
+
+def _context_length(folder: Path, fmt: str) -> int:
+    """The model's own window, from genai_config.json or config.json, capped for a PC."""
+    import json
+
+    try:
+        if fmt == "onnx-genai":
+            n = json.loads((folder / "genai_config.json").read_text())["model"]["context_length"]
+        else:
+            n = json.loads((folder / "config.json").read_text())["max_position_embeddings"]
+        return min(int(n), MAX_LOCAL_CONTEXT)
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_CONTEXT
 
 
 def missing_files(folder: Path, fmt: str) -> list[str]:
@@ -56,4 +75,4 @@ def detect(path: str | Path) -> LocalModel:
     missing = missing_files(p, fmt)
     if missing:
         raise ArtifactIncomplete(f"{p} looks like a {fmt} folder but lacks: {', '.join(missing)}")
-    return LocalModel(p, fmt, REQUIRED[fmt][0])
+    return LocalModel(p, fmt, REQUIRED[fmt][0], _context_length(p, fmt))

@@ -137,7 +137,8 @@ def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[li
         adapters = [d for d in profile.devices if d.source == "dxgi" and d.present]
         if not adapters:
             return [], [_absent_reason(profile, "gpu", "no DirectX 12 GPU found", ("dxgi",))]
-        return [_gpu_target(d, ram, f"dml:{d.properties.get('index', i)}", "DirectML ")
+        # DirectML is pointed at the adapter by its LUID (unambiguous), else by its DXGI index
+        return [_gpu_target(d, ram, f"dml:{d.properties.get('luid') or d.properties.get('index', i)}", "DirectML ")
                 for i, d in enumerate(adapters)], []
     return [], [f"unknown device kind {kind}"]
 

@@ -52,7 +52,7 @@ def local_artifact(path: str) -> Artifact:
     return Artifact(
         id=f"local:{found.path.name}", name=found.path.name, family="local", engine=found.engine,
         devices=devices, precision="", quantization="", format=found.format, source="local",
-        download_bytes=0, run_memory_bytes=int(size * 1.3), context_length=4096, license="",
+        download_bytes=0, run_memory_bytes=int(size * 1.3), context_length=found.context_length, license="",
         path=str(found.path),
     )
 
@@ -65,12 +65,9 @@ def availability(catalog: tuple[Artifact, ...], settings: Settings) -> Availabil
 
 def spec_for(candidate: Candidate, path: Path, settings: Settings) -> EngineSpec:
     art = candidate.artifact
-    context = art.context_length
-    if art.source == "local" and art.format == "gguf":
-        context = 8192
     return EngineSpec(
         path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
-        precision=art.precision, context_length=context,
+        precision=art.precision, context_length=art.context_length,
         cache_dir=str(settings.compile_cache_dir / art.id.replace(":", "_")),
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
         options={"gguf_keep_ir": art.embedded},

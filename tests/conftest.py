@@ -55,3 +55,11 @@ def app_env(home: Path | None = None) -> dict:
     if home is not None:
         env["PHI3PC_HOME"] = str(home)
     return env
+
+
+@pytest.fixture(scope="session")
+def phi3_models():
+    """The Phi-3-architecture test model and its exports (built once per machine, ~4 min; cached)."""
+    from tests.phi3_test_model import build
+
+    return build(log=lambda msg: print(f"[phi3 test model] {msg}", flush=True))

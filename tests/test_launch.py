@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cpuinfo
+import pytest
 
 import launch
 from tests.conftest import ROOT, app_env
@@ -63,3 +64,14 @@ def test_a_taken_port_moves_to_the_next_free_one():
         busy.listen()
         taken = busy.getsockname()[1]
         assert free_port("127.0.0.1", taken) > taken
+
+
+@pytest.mark.parametrize(("export", "engine"), [("openvino-int4", "OpenVINO GenAI"),
+                                                ("onnx-int4-cpu", "ONNX Runtime GenAI"),
+                                                ("gguf", "OpenVINO GenAI")])
+def test_model_path_picks_the_engine_from_the_files(phi3_models, embedded_gguf, app_home, export, engine):
+    path = embedded_gguf if export == "gguf" else phi3_models.exports[export]
+    done = run_launch("--model", str(path), "--ask", "What is the capital of Germany?", "--offline", home=app_home)
+    assert done.returncode == 0, done.stderr
+    assert "Berlin" in done.stdout
+    assert f"] load     {engine} on" in done.stderr

@@ -74,3 +74,15 @@ def test_switching_device_from_the_page(live):
     again = client.predict("What is the capital of France?", 64, 0.0, "You are a helpful assistant.",
                            api_name="/chat")
     assert "Paris" in _last_answer(again[0])
+
+
+def test_the_same_page_chats_through_onnx_runtime_genai(phi3_models, app_home):
+    app = start_app("--offline", "--model", str(phi3_models.exports["onnx-int4-cpu"]), home=app_home)
+    try:
+        assert "ONNX Runtime GenAI" in httpx.get(app.url, timeout=10).text
+        out = Client(app.url, verbose=False).predict("What is the capital of France?", 64, 0.0,
+                                                     "You are a helpful assistant.", api_name="/chat")
+        answer = _last_answer(out[0])
+        assert "Paris" in answer and "tokens/s" in answer and "cpu" in answer
+    finally:
+        assert app.stop() == 0

@@ -32,16 +32,16 @@ TABLE = [
      [("phi3-mini-4k-ov-int4-cw", "NPU"), ("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4", "GPU.0")],
      "the NPU wins on power"),
     ("core-ultra-9-285k-desktop-rtx4070-windows",  # DirectML INT4 AWQ on the discrete GPU
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
-      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0:58785"), ("phi35-mini-onnx-gpu-int4", "dml:0:58785"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0:58785")],
      "discrete GPU decodes from its own memory"),
     ("ryzen-ai-9-hx-370-strix-windows",
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
-      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0:54258"), ("phi35-mini-onnx-gpu-int4", "dml:0:54258"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0:54258")],
      "AMD Radeon(TM) 890M"),
     ("snapdragon-x-elite-windows-arm",
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0"), ("phi35-mini-onnx-gpu-int4", "dml:0"),
-      ("phi3-mini-128k-onnx-dml-int4", "dml:0")],
+     [("phi3-mini-4k-onnx-dml-int4", "dml:0:41244"), ("phi35-mini-onnx-gpu-int4", "dml:0:41244"),
+      ("phi3-mini-128k-onnx-dml-int4", "dml:0:41244")],
      "Adreno"),
     ("linux-core-ultra-5-125h-npu-driver-missing",
      [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0")],
@@ -122,7 +122,7 @@ def test_discrete_gpu_memory_is_the_pool_for_a_discrete_gpu():
     small_vram = replace(desk, devices=tuple(
         replace(d, memory_bytes=2 * 1024**3) if d.id == "dxgi:0" else d for d in desk.devices))
     r = rank(small_vram, CATALOG, Preference(device="dml"), ONLINE)
-    assert not any(c.device_id == "dml:0" for c in r.candidates)
+    assert not any(c.device_id == "dml:0:58785" for c in r.candidates)
     assert any("of GPU memory" in w for x in r.rejected for w in x.reasons)
 
 

@@ -11,6 +11,14 @@ def load(spec: EngineSpec) -> Engine:
         from .openvino_genai import OpenVinoGenAIEngine
 
         return OpenVinoGenAIEngine(spec)
+    if spec.engine == "onnxruntime-genai":
+        from .onnxruntime_genai import OnnxRuntimeGenAIEngine
+
+        return OnnxRuntimeGenAIEngine(spec)
+    if spec.engine == "npu-acceleration-library":
+        from .npu_library import NpuLibraryEngine
+
+        return NpuLibraryEngine(spec)
     from ..errors import EngineLoadError
 
     raise EngineLoadError(f"the {spec.engine} engine is not available in this version yet")

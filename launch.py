@@ -62,6 +62,11 @@ def ensure_environment(with_tests: bool = False) -> Path:
         subprocess.check_call(
             [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(req)]
         )
+        if name == "requirements-test.txt":
+            # optimum-intel may pull a torchvision that breaks every transformers import next to the
+            # pinned CPU torch ("operator torchvision::nms does not exist"); text models do not need it.
+            subprocess.call([str(python), "-m", "pip", "uninstall", "-y", "-q", "torchvision"],
+                            stderr=subprocess.DEVNULL)
         stamp.write_text(want)
     return python
 
@@ -100,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--json", action="store_true", help="with --explain: print JSON")
     once.add_argument("--ask", metavar="PROMPT", help="stream one answer to the terminal, print its figures, exit")
     once.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit (default 512)")
+    once.add_argument("--convert", metavar="SOURCE",
+                      help="convert a hub id or a local checkpoint folder (with --to); installs the "
+                           "conversion tools on first use (about 1.5 GB)")
+    once.add_argument("--to", choices=["openvino-int4", "openvino-fp16", "openvino-npu", "onnx-int4-cpu",
+                                       "onnx-int4-dml"], help="the format --convert produces")
     once.add_argument("--setup-only", action="store_true", help="create or refresh .venv and exit")
     once.add_argument("--test", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
                       help="install the test requirements and run the test suite (extra args go to pytest)")

@@ -75,7 +75,8 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings) -> EngineSpec
 
 
 def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Settings, pref: Preference,
-          log: StepLog = lambda *_: None, loader: Callable[[EngineSpec], Engine] = load) -> Loaded:
+          log: StepLog = lambda *_: None, loader: Callable[[EngineSpec], Engine] = load,
+          progress: store.ProgressCallback | None = None) -> Loaded:
     t = time.perf_counter()
     avail = availability(catalog, settings)
     ranking = rank(profile, catalog, pref, avail)
@@ -95,7 +96,7 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
             continue
         t = time.perf_counter()
         try:
-            path = store.fetch(art, settings)
+            path = store.fetch(art, settings, progress)
         except AppError as err:
             hub_down = hub_down or art.source == "hub"
             notices.append(f"{candidate.label} could not be fetched: {err}")

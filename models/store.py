@@ -6,12 +6,16 @@ import base64
 import csv
 import hashlib
 import io
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import verify
 from .catalog import Artifact
 from .errors import ArtifactIncomplete, ArtifactUnavailable
 from .formats import missing_files
@@ -74,17 +78,63 @@ def fetch_embedded(artifact: Artifact, settings: Settings) -> Path:
     return dest
 
 
+@dataclass(frozen=True)
+class DownloadProgress:
+    done_bytes: int
+    total_bytes: int
+    rate_bps: float | None  # bytes per second, when known
+
+    def line(self) -> str:
+        pct = 100.0 * self.done_bytes / self.total_bytes if self.total_bytes else 0.0
+        text = f"{self.done_bytes / 1e9:.2f} of {self.total_bytes / 1e9:.2f} GB ({pct:.0f} %)"
+        if self.rate_bps:
+            left = max(self.total_bytes - self.done_bytes, 0) / self.rate_bps
+            text += f", {self.rate_bps / 1e6:.1f} MB/s, {left:.0f} s left"
+        return text
+
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+
+def _reporting_tqdm(callback: ProgressCallback):
+    """huggingface_hub draws its progress with the tqdm class it is given; this one also reports
+    the byte bar (bytes, rate, time left) to the console or the page."""
+    from tqdm.auto import tqdm
+
+    class Reporting(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["file"] = io.StringIO()  # the callback shows progress; tqdm's own bars stay quiet
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            shown = super().update(n)
+            if self.unit == "B" and self.total:
+                callback(DownloadProgress(int(self.n), int(self.total), self.format_dict.get("rate")))
+            return shown
+
+    return Reporting
+
+
+def _snapshot_folder(artifact: Artifact, root: str | Path) -> Path:
+    return Path(root) / artifact.subfolder if artifact.subfolder else Path(root)
+
+
+def _ledger(settings: Settings) -> Path:
+    return settings.home / "verified-blobs.json"
+
+
 def hub_cached(artifact: Artifact, settings: Settings) -> Path | None:
-    """The artifact's folder in the Hugging Face cache when it is complete there, else None."""
+    """The artifact's folder in the Hugging Face cache when its files are all there, else None."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         root = snapshot_download(artifact.repo_id, revision=artifact.revision or None,
-                                 allow_patterns=_patterns(artifact), local_files_only=True)
+                                 allow_patterns=_patterns(artifact), local_files_only=True,
+                                 cache_dir=settings.hf_cache)
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         return None
-    folder = Path(root) / artifact.subfolder if artifact.subfolder else Path(root)
+    folder = _snapshot_folder(artifact, root)
     if not folder.is_dir() or missing_files(folder, artifact.format):
         return None
     return folder
@@ -94,24 +144,54 @@ def _patterns(artifact: Artifact) -> list[str] | None:
     return [f"{artifact.subfolder}/*"] if artifact.subfolder else None
 
 
-def fetch_hub(artifact: Artifact, settings: Settings) -> Path:
+def check_disk(artifact: Artifact, settings: Settings, free_bytes: Callable[[Path], int] | None = None) -> None:
+    """Before the first byte: is there room in the Hugging Face cache for the whole download?"""
+    where = settings.hf_cache
+    probe_at = next((p for p in (where, *where.parents) if p.exists()), Path.home())
+    free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(probe_at)
+    need = int(artifact.download_bytes * 1.05)
+    if free < need:
+        raise ArtifactUnavailable(
+            f"{artifact.name} needs {need / 1e9:.1f} GB free in {where}, only {free / 1e9:.1f} GB is free. "
+            "Free some space, or point HF_HOME at a bigger disk, and start again."
+        )
+
+
+def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback | None = None,
+              free_bytes: Callable[[Path], int] | None = None) -> Path:
+    """Download (or reuse) a hub artifact; every file is checked against its hash before use."""
     cached = hub_cached(artifact, settings)
     if cached is not None:
-        return cached
+        bad = verify.check(cached, _ledger(settings))
+        if not bad:
+            return cached
+        verify.remove(bad)
+        if settings.offline:
+            raise ArtifactIncomplete(
+                f"{artifact.repo_id} in the cache is damaged ({bad[0].path.name}: {bad[0].why}); "
+                "connect to the internet once to repair it (only the bad files are fetched again)")
     if settings.offline:
         raise ArtifactUnavailable(f"{artifact.repo_id} is not in the Hugging Face cache and the app is offline")
+    check_disk(artifact, settings, free_bytes)
     from huggingface_hub import snapshot_download
 
-    try:
-        root = snapshot_download(artifact.repo_id, revision=artifact.revision or None,
-                                 allow_patterns=_patterns(artifact), endpoint=settings.hf_endpoint)
-    except Exception as err:  # noqa: BLE001 - every hub failure means the same to the user
-        raise ArtifactUnavailable(f"could not download {artifact.repo_id}: {err}") from err
-    folder = Path(root) / artifact.subfolder if artifact.subfolder else Path(root)
-    missing = missing_files(folder, artifact.format)
-    if missing:
-        raise ArtifactIncomplete(f"{artifact.repo_id} downloaded but lacks {', '.join(missing)}")
-    return folder
+    for attempt in (1, 2):
+        try:
+            root = snapshot_download(artifact.repo_id, revision=artifact.revision or None,
+                                     allow_patterns=_patterns(artifact), endpoint=settings.hf_endpoint,
+                                     cache_dir=settings.hf_cache,
+                                     tqdm_class=_reporting_tqdm(progress) if progress else None)
+        except Exception as err:  # noqa: BLE001 - every hub failure means the same to the user
+            raise ArtifactUnavailable(f"could not download {artifact.repo_id}: {err}") from err
+        folder = _snapshot_folder(artifact, root)
+        missing = missing_files(folder, artifact.format)
+        if missing:
+            raise ArtifactIncomplete(f"{artifact.repo_id} downloaded but lacks {', '.join(missing)}")
+        bad = verify.check(folder, _ledger(settings))
+        if not bad:
+            return folder
+        verify.remove(bad)  # fetch just those again
+    raise ArtifactIncomplete(f"{artifact.repo_id}: {bad[0].path.name} arrived damaged twice ({bad[0].why})")
 
 
 def is_available_offline(artifact: Artifact, settings: Settings) -> bool:
@@ -122,12 +202,12 @@ def is_available_offline(artifact: Artifact, settings: Settings) -> bool:
     return hub_cached(artifact, settings) is not None
 
 
-def fetch(artifact: Artifact, settings: Settings) -> Path:
+def fetch(artifact: Artifact, settings: Settings, progress: ProgressCallback | None = None) -> Path:
     if artifact.embedded:
         return fetch_embedded(artifact, settings)
     if artifact.source == "local":
         return Path(artifact.path)
-    return fetch_hub(artifact, settings)
+    return fetch_hub(artifact, settings, progress)
 
 
 def hub_reachable(settings: Settings) -> tuple[bool, str]:

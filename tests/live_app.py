@@ -32,11 +32,12 @@ class LiveApp:
         return self.proc.returncode
 
 
-def start_app(*args: str, home: Path | None = None, timeout: float = 180) -> LiveApp:
+def start_app(*args: str, home: Path | None = None, timeout: float = 180, env: dict | None = None) -> LiveApp:
     port = free_port("127.0.0.1", 7900)
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "launch.py"), "--no-browser", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=app_env(home), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**app_env(home), **(env or {})},
+        cwd=ROOT,
     )
     app = LiveApp(proc, "")
     ready = threading.Event()

@@ -75,3 +75,25 @@ def test_model_path_picks_the_engine_from_the_files(phi3_models, embedded_gguf, 
     assert done.returncode == 0, done.stderr
     assert "Berlin" in done.stdout
     assert f"] load     {engine} on" in done.stderr
+
+
+def test_convert_then_run_the_converted_model(phi3_models, embedded_gguf, app_home, tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(app_home / "embedded", home / "embedded")  # the fallback model, so nothing is fetched
+    done = run_launch("--convert", str(phi3_models.hf), "--to", "onnx-int4-cpu", home=home, timeout=600)
+    assert done.returncode == 0, done.stderr
+    model_id = done.stdout.strip().splitlines()[-1]
+    assert model_id == "converted:hf-onnx-int4-cpu"
+    assert "onnxruntime_genai.models.builder" in done.stderr  # the builder ran, for real
+    explain = run_launch("--explain", "--offline", home=home)
+    assert model_id in explain.stdout  # it joined the catalog
+    asked = run_launch("--model", model_id, "--ask", "What is the capital of Japan?", "--offline", home=home)
+    assert asked.returncode == 0, asked.stderr
+    assert "Tokyo" in asked.stdout and "ONNX Runtime GenAI" in asked.stderr
+
+
+def test_convert_needs_a_target():
+    done = run_launch("--convert", "microsoft/Phi-3-mini-4k-instruct")
+    assert done.returncode == 2 and "go together" in done.stderr

@@ -68,8 +68,8 @@ def test_stop_over_http_ends_the_answer_early_and_the_next_one_is_normal(live):
 def test_switching_device_from_the_page(live):
     client = Client(live.url, verbose=False)
     with pytest.raises(Exception, match="no Intel NPU found"):
-        client.predict("auto", "npu", api_name="/switch")
-    running, _notices, explanation = client.predict("fastest", "cpu", api_name="/switch")
+        client.predict("auto", "npu", "auto", api_name="/switch")
+    running, _notices, explanation = client.predict("fastest", "cpu", "auto", api_name="/switch")
     assert "on CPU" in running and "speed first" in explanation
     again = client.predict("What is the capital of France?", 64, 0.0, "You are a helpful assistant.",
                            api_name="/chat")

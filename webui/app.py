@@ -34,8 +34,10 @@ class PageInfo:
 class Chooser:
     """Lets the page re-rank with other preferences, and switch to the new first choice."""
 
-    explain: Callable[[str, str], str]  # (mode, device) -> markdown
-    switch: Callable[[str, str], tuple[str, tuple[str, ...]]]  # (mode, device) -> (running text, notices)
+    explain: Callable[[str, str, str], str]  # (mode, device, model id or "auto") -> markdown
+    # (mode, device, model, progress callback) -> (running text, notices); fetches what is missing
+    switch: Callable[..., tuple[str, tuple[str, ...]]]
+    models: tuple[tuple[str, str], ...] = ()  # (label, id) for the model picker
 
 
 def _running(text: str) -> str:
@@ -80,6 +82,8 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                                     info="auto: efficient on battery, fastest on AC power", elem_id="prefer")
                     device = gr.Dropdown(["auto", "cpu", "gpu", "npu", "dml"], value="auto", label="Device",
                                          elem_id="device")
+                    model = gr.Dropdown(list(chooser.models), value="auto", label="Model", elem_id="model",
+                                        info="a model that is not here yet is downloaded first (size shown)")
                     switch = gr.Button("Switch to the first choice", elem_id="switch")
             explanation = gr.Markdown(info.explanation or "The model was chosen by hand.", elem_id="explanation")
 
@@ -104,17 +108,21 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         stop.click(stop_mine, None, None, api_name="stop", queue=False)
         clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False, queue=False)
         if chooser is not None:
-            def do_switch(m: str, d: str):
+            def do_switch(m: str, d: str, mid: str, progress=gr.Progress()):
+                def report(p) -> None:
+                    progress(p.done_bytes / p.total_bytes, desc=f"Downloading: {p.line()}")
+
                 try:
-                    text, new_notices = chooser.switch(m, d)
+                    text, new_notices = chooser.switch(m, d, mid, report)
                 except Exception as err:  # noqa: BLE001 - AppError or an engine's own error: tell the user
                     raise gr.Error(str(err), print_exception=False) from None
                 gr.Info(f"Now running {text}")
-                return _running(text), _notices(new_notices), chooser.explain(m, d)
+                return _running(text), _notices(new_notices), chooser.explain(m, d, mid)
 
-            for control in (mode, device):
-                control.change(chooser.explain, [mode, device], explanation, api_name=False, queue=False)
-            switch.click(do_switch, [mode, device], [running, notices, explanation], api_name="switch",
+            choices = [mode, device, model]
+            for control in choices:
+                control.change(chooser.explain, choices, explanation, api_name=False, queue=False)
+            switch.click(do_switch, choices, [running, notices, explanation], api_name="switch",
                          concurrency_limit=1)
     return app
 

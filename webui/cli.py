@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -11,6 +12,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from capabilities import MachineProfile, load_profile, probe
+from models import converted
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling
 from models.errors import AppError, ArtifactUnavailable
@@ -19,6 +21,20 @@ from models.settings import Settings, load_settings
 from models.startup import Loaded, availability, local_artifact, start
 
 from . import views
+
+
+class ConsoleProgress:
+    """Download progress (bytes, rate, time left) on the console, every few seconds."""
+
+    def __init__(self, every_s: float = 2.0):
+        self._every, self._last = every_s, 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every or p.total_bytes < 10_000_000:
+            return
+        self._last = now
+        print(f"           downloading {p.line()}", file=sys.stderr, flush=True)
 
 
 def step(name: str, seconds: float, detail: str = "") -> None:
@@ -36,7 +52,7 @@ def _profile(args: Namespace) -> MachineProfile:
 
 
 def _catalog_and_pref(args: Namespace) -> tuple[tuple[Artifact, ...], Preference]:
-    catalog = load_catalog()
+    catalog = load_catalog() + converted.artifacts(load_settings(offline=args.offline))
     model = args.model
     if model and not any(a.id == model for a in catalog):
         if not Path(model).expanduser().exists():
@@ -52,6 +68,8 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if setup_seconds:
         step("set-up", setup_seconds, "environment ready")
+    if args.convert or args.to:
+        return _convert(args)
     if args.probe:
         profile = load_profile(args.probe_file) if args.probe_file else probe()
         print(profile.to_json())
@@ -64,7 +82,7 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
             ranking = rank(profile, catalog, pref, availability(catalog, settings))
             print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
             return 0
-        loaded = start(profile, catalog, settings, pref, log=step)
+        loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())
     except AppError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -73,6 +91,23 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
     if args.ask is not None:
         return _ask(loaded, args.ask, args.max_new_tokens)
     return _serve(args, profile, loaded, settings)
+
+
+def _convert(args: Namespace) -> int:
+    if not (args.convert and args.to):
+        print("error: --convert SOURCE and --to TARGET go together", file=sys.stderr)
+        return 2
+    settings = load_settings(offline=args.offline)
+    t = time.perf_counter()
+    try:
+        out = converted.run(args.convert, args.to, settings, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (AppError, subprocess.CalledProcessError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    step("convert", time.perf_counter() - t, str(out))
+    print(f"converted:{out.name}")
+    print(f"Run it with: python launch.py --model converted:{out.name}", file=sys.stderr)
+    return 0
 
 
 def _ask(loaded: Loaded, prompt: str, max_new_tokens: int) -> int:
@@ -114,17 +149,21 @@ def _chooser(args: Namespace, profile: MachineProfile, settings: Settings, servi
 
     catalog, base = _catalog_and_pref(args)
 
-    def explain(mode: str, device: str) -> str:
-        pref = Preference(mode=mode, device=device, model=base.model)
-        return views.explain_markdown(rank(profile, catalog, pref, availability(catalog, settings)))
+    def pref_for(mode: str, device: str, model: str) -> Preference:
+        return Preference(mode=mode, device=device, model=None if model in ("", "auto") else model)
 
-    def switch(mode: str, device: str) -> tuple[str, tuple[str, ...]]:
-        pref = Preference(mode=mode, device=device, model=base.model)
-        loaded = start(profile, catalog, settings, pref, log=step)
+    def explain(mode: str, device: str, model: str) -> str:
+        ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings))
+        return views.explain_markdown(ranking)
+
+    def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
+        loaded = start(profile, catalog, settings, pref_for(mode, device, model), log=step, progress=progress)
         service.swap(loaded.engine, loaded.candidate.artifact.name).close()
         return _running_text(loaded), tuple(loaded.notices)
 
-    return Chooser(explain=explain, switch=switch)
+    models = (("auto: let the app choose", "auto"),) + tuple(
+        (f"{a.name} ({a.download_bytes / 1e9:.1f} GB)" if a.download_bytes else a.name, a.id) for a in catalog)
+    return Chooser(explain=explain, switch=switch, models=models)
 
 
 def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings) -> int:

@@ -1,0 +1,148 @@
+"""Downloads for real, over HTTP, from a hub on 127.0.0.1 (tests/local_hub.py) serving the Phi-3-architecture
+test model under the catalog's own repo ids: full download, a cut-off download resumed, a damaged cache
+repaired, an unreachable hub, and a full disk."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.catalog import by_id
+from models.errors import ArtifactIncomplete, ArtifactUnavailable
+from models.policy import Preference
+from models.settings import load_settings
+from models.startup import start
+from models.store import DownloadProgress, fetch_hub, hub_cached
+from tests.conftest import CLOSED_ENDPOINT
+from tests.local_hub import LocalHub, repo_from_folder
+from tests.test_policy import profile
+
+OV_ID = "phi3-mini-4k-ov-int4"
+ORT_ID = "phi3-mini-4k-onnx-cpu-int4"
+
+
+@pytest.fixture
+def hub(phi3_models, catalog):
+    ov, ort = by_id(catalog, OV_ID), by_id(catalog, ORT_ID)
+    repos = {
+        ov.repo_id: repo_from_folder(phi3_models.exports["openvino-int4"]),
+        ort.repo_id: repo_from_folder(phi3_models.exports["onnx-int4-cpu"], ort.subfolder),
+    }
+    with LocalHub(repos) as running:
+        yield running
+
+
+def settings_for(hub_url, tmp_path, offline=False):
+    return load_settings(offline=offline, home=tmp_path / "app", hf_cache=tmp_path / "hf", hf_endpoint=hub_url)
+
+
+def test_full_download_with_progress_then_it_loads_and_answers(hub, catalog, tmp_path):
+    from models.engines import EngineSpec, Sampling, load
+
+    seen: list[DownloadProgress] = []
+    folder = fetch_hub(by_id(catalog, OV_ID), settings_for(hub.url, tmp_path), progress=seen.append)
+    assert (folder / "openvino_model.bin").is_file() and (folder / "openvino_tokenizer.xml").is_file()
+    assert seen and seen[-1].done_bytes == seen[-1].total_bytes > 50_000_000
+    assert [p.done_bytes for p in seen] == sorted(p.done_bytes for p in seen)
+    assert "GB (100 %)" in seen[-1].line()
+    engine = load(EngineSpec(path=str(folder), engine="openvino-genai", device="CPU", label="downloaded"))
+    assert "Paris" in engine.stream([{"role": "user", "content": "What is the capital of France?"}],
+                                    Sampling(max_new_tokens=32)).text()
+
+
+def test_a_download_cut_in_the_middle_resumes_without_fetching_twice(hub, catalog, tmp_path):
+    art = by_id(catalog, OV_ID)
+    hub.cut_once.add(f"{art.repo_id}/openvino_model.bin")
+    folder = fetch_hub(art, settings_for(hub.url, tmp_path))
+    size = (folder / "openvino_model.bin").stat().st_size
+    gets = [s for s in hub.log if s.method == "GET" and s.path.endswith("openvino_model.bin")]
+    assert len(gets) == 2 and gets[1].range and gets[1].range.startswith("bytes=")
+    assert size <= hub.bytes_sent("openvino_model.bin") < size * 1.02  # the first half was not sent again
+
+
+def test_a_damaged_cache_is_detected_and_only_the_bad_file_fetched_again(hub, catalog, tmp_path):
+    art = by_id(catalog, OV_ID)
+    settings = settings_for(hub.url, tmp_path)
+    folder = fetch_hub(art, settings)
+    blob = (folder / "openvino_model.bin").resolve()
+    with open(blob, "r+b") as fh:  # flip bytes in the middle, same size
+        fh.seek(1000)
+        fh.write(b"\x00" * 64)
+    with pytest.raises(ArtifactIncomplete, match="damaged .*openvino_model.bin"):
+        fetch_hub(art, settings_for(hub.url, tmp_path, offline=True))
+    before = len(hub.log)
+    repaired = fetch_hub(art, settings)
+    fetched = [s.path for s in hub.log[before:] if s.method == "GET" and "/resolve/" in s.path]
+    assert [p.rsplit("/", 1)[1] for p in fetched] == ["openvino_model.bin"]
+    assert (repaired / "openvino_model.bin").read_bytes() == (hub.repos[art.repo_id]["openvino_model.bin"]).read_bytes()
+
+
+def test_a_partial_cache_is_completed(hub, catalog, tmp_path):
+    art = by_id(catalog, OV_ID)
+    settings = settings_for(hub.url, tmp_path)
+    folder = fetch_hub(art, settings)
+    lost = folder / "openvino_tokenizer.xml"
+    lost.resolve().unlink()  # the file is gone from the cache: its blob and its link
+    lost.unlink()
+    assert hub_cached(art, settings) is None  # incomplete: not used as is
+    before = len(hub.log)
+    fetch_hub(art, settings)
+    fetched = [s.path.rsplit("/", 1)[1] for s in hub.log[before:] if s.method == "GET" and "/resolve/" in s.path]
+    assert fetched == ["openvino_tokenizer.xml"]
+    assert lost.is_file()
+
+
+def test_not_enough_disk_is_said_before_the_first_byte(hub, catalog, tmp_path):
+    art = by_id(catalog, OV_ID)
+    settings = settings_for(hub.url, tmp_path)
+    from models import store
+
+    with pytest.raises(ArtifactUnavailable, match=r"needs 2\.3 GB free in .*hf, only 0\.5 GB is free"):
+        store.fetch_hub(art, settings, free_bytes=lambda _p: 500_000_000)  # a simulated quota
+    assert not [s for s in hub.log if "/resolve/" in s.path]
+    assert hub_cached(art, settings) is None
+
+
+def test_startup_downloads_the_first_choice_from_the_hub(hub, catalog, tmp_path, app_home):
+    # This machine ranks ONNX Runtime GenAI INT4 first (a non-Intel CPU): it is downloaded and runs.
+    here = profile("this-machine-linux-epyc-vm")
+    steps = []
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
+    loaded = start(here, catalog, settings, Preference(), log=lambda *a: steps.append(a))
+    assert loaded.artifact.id == ORT_ID and not loaded.notices
+    assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
+
+
+def test_a_broken_hub_falls_back_to_the_embedded_model_without_more_downloads(hub, catalog, tmp_path, app_home):
+    hub.down = True  # answers, but every request fails
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
+    loaded = start(profile("this-machine-linux-epyc-vm"), catalog, settings, Preference())
+    assert loaded.artifact.embedded
+    assert sum("could not be fetched" in n for n in loaded.notices) == 1  # one failed download, not one per build
+    assert any("not Phi-3" in n for n in loaded.notices)
+
+
+def test_an_unreachable_hub_says_so(catalog, tmp_path, app_home):
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=CLOSED_ENDPOINT)
+    loaded = start(profile("this-machine-linux-epyc-vm"), catalog, settings, Preference())
+    assert loaded.artifact.embedded
+    assert any("Hugging Face Hub cannot be reached" in n for n in loaded.notices)
+
+
+def test_the_page_downloads_a_model_that_is_not_here_and_switches_to_it(hub, app_home, tmp_path):
+    from gradio_client import Client
+
+    from tests.live_app import start_app
+
+    app = start_app(home=app_home, env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")})
+    try:
+        assert any("load     ONNX Runtime GenAI on CPU" in line for line in app.lines)  # the first choice, downloaded
+        assert not any(s.path.endswith("openvino_model.bin") for s in hub.log)
+        client = Client(app.url, verbose=False)
+        running, _notices, _ = client.predict("auto", "cpu", OV_ID, api_name="/switch")
+        assert "Phi-3-mini-4k-instruct, OpenVINO INT4 on CPU" in running
+        out = client.predict("What is the capital of France?", 64, 0.0, "You are a helpful assistant.",
+                             api_name="/chat")
+        assert "Paris" in str(out[0][-1]["content"])
+        assert any(s.path.endswith("openvino_model.bin") for s in hub.log if s.method == "GET")
+    finally:
+        assert app.stop() == 0

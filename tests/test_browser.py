@@ -38,7 +38,17 @@ def bot_texts(pg) -> list[str]:
     return pg.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").all_inner_texts()
 
 
+WATCH_BOT_TEXT = """() => {
+  window.__seen = [];
+  new MutationObserver(() => {
+    const b = [...document.querySelectorAll('#chatbot [data-testid="bot"]')];
+    if (b.length) window.__seen.push(b[b.length - 1].innerText.length);
+  }).observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def test_a_question_streams_into_the_page_with_figures_under_it(page):
+    page.evaluate(WATCH_BOT_TEXT)
     page.fill("#prompt textarea", "What is the capital of France?")
     page.click("#send")
     page.wait_for_function(
@@ -49,6 +59,8 @@ def test_a_question_streams_into_the_page_with_figures_under_it(page):
     assert "Paris" in answer
     assert "first token" in answer and "CPU" in answer
     assert page.input_value("#prompt textarea") == ""  # the box is ready for the next message
+    lengths = sorted(set(page.evaluate("window.__seen")))
+    assert len([n for n in lengths if 0 < n < len(answer)]) >= 3, lengths  # words arrived before the end
 
 
 def test_stop_button_stops_a_long_answer(page):

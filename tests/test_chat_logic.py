@@ -14,6 +14,9 @@ class RecordingEngine(Engine):
         super().__init__(EngineSpec(path="-", engine="fake", device="CPU", label="fake"))
         self.words, self.error, self.calls = words, error, []
 
+    def count_tokens(self, messages):
+        return sum(len(m["content"].split()) + 2 for m in messages)
+
     def _generate(self, messages, sampling, reply: Reply):
         self.calls.append(messages)
         if self.error:

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+from .context import Message, fit_messages
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,23 @@ class Engine(ABC):
     def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         with self._busy:  # one generation at a time; the next caller waits here
             self._cancel.clear()
+            messages, notice = fit_messages(messages, self.count_tokens, self.spec.context_length,
+                                            sampling.max_new_tokens)
+            if notice:
+                reply.notices.append(notice)
             yield from self._generate(messages, sampling, reply)
 
     def cancel(self) -> None:
         self._cancel.set()
 
     @abstractmethod
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Prompt length of these messages with the model's own chat template."""
+
+    @abstractmethod
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        """Yield deltas; set reply.stats before returning; stop soon after self._cancel is set."""
+        """Yield deltas for messages that fit the window; set reply.stats before returning;
+        stop soon after self._cancel is set."""
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         pass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import PromptTooLong
-from .base import Message
+
+Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
 MIN_ANSWER_TOKENS = 64
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
-from .context import fit_messages
 
 DTYPES = ("int4", "int8", "float16")
 
@@ -71,10 +70,6 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
         return int(self._ids(messages).shape[-1])
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        messages, notice = fit_messages(messages, self.count_tokens, self.spec.context_length,
-                                        sampling.max_new_tokens)
-        if notice:
-            reply.notices.append(notice)
         ids = self._ids(messages)
         streamer = self._streamer_cls(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         out: dict = {}

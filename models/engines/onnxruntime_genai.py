@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
-from .context import fit_messages
 
 
 def provider_config(device: str) -> tuple[str | None, dict[str, str]]:
@@ -109,10 +108,6 @@ class OnnxRuntimeGenAIEngine(Engine):
             del generator
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        messages, notice = fit_messages(messages, self.count_tokens, self.spec.context_length,
-                                        sampling.max_new_tokens)
-        if notice:
-            reply.notices.append(notice)
         out: dict = {}
         yield from self._run(self._prompt_ids(messages), sampling, out)
         first, total, n = out["first"] or 0.0, out["total"], out["generated"]

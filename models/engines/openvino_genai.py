@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
-from .context import fit_messages
 
 _DONE = object()
 DEFAULT_MIN_RESPONSE = 512
@@ -103,10 +102,6 @@ class OpenVinoGenAIEngine(Engine):
         return config
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        messages, notice = fit_messages(messages, self.count_tokens, self.spec.context_length,
-                                        sampling.max_new_tokens)
-        if notice:
-            reply.notices.append(notice)
         chunks: queue.Queue = queue.Queue()
         cancel = self._cancel
         started = time.perf_counter()

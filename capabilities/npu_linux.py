@@ -70,7 +70,8 @@ def probe(root: Path = Path("/"), access: Callable[[str, int], bool] = os.access
                                   "group (sudo usermod -aG render $USER), then log in again",
                                   "sysfs", vendor, properties=props))
         else:
-            caveat = "" if vendor == "Intel" else "AMD XDNA NPU: needs AMD's Ryzen AI software, which this app does not use"
+            caveat = ("" if vendor == "Intel"
+                      else "AMD XDNA NPU: needs AMD's Ryzen AI software, which this app does not use")
             devices.append(Device("npu", node.name, name, True, caveat, "sysfs", vendor,
                                   properties=props))
     devices.extend(_unbound_pci_npus(root, bound))

@@ -12,15 +12,15 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from . import accel, openvino_devices
 from .cpu import parse_cpu
 from .engines import installed_version, probe_engines
 from .memory_power import parse_memory, parse_power
-from .profile import CpuInfo, Device, MachineProfile, MemoryInfo, PowerInfo, SystemInfo
+from .profile import Device, MachineProfile, MemoryInfo, PowerInfo, SystemInfo
 
 
 def _cpuinfo_cache_file() -> Path:

@@ -175,7 +175,7 @@ def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback
     check_disk(artifact, settings, free_bytes)
     from huggingface_hub import snapshot_download
 
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         try:
             root = snapshot_download(artifact.repo_id, revision=artifact.revision or None,
                                      allow_patterns=_patterns(artifact), endpoint=settings.hf_endpoint,

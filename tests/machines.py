@@ -62,7 +62,8 @@ def sources(name: str, tmp_path: Path, **overrides) -> Sources:
         core_counts=lambda: tuple(data["cores"]),
         virtual_memory=lambda: SimpleNamespace(**data["memory"]),
         battery=lambda: None if battery is None else SimpleNamespace(**battery),
-        openvino=(lambda: ov) if ov is not None else (lambda: _raise(ModuleNotFoundError("No module named 'openvino'"))),
+        openvino=(lambda: ov) if ov is not None
+        else (lambda: _raise(ModuleNotFoundError("No module named 'openvino'"))),
         package_version=lambda dist: data.get("engines", {}).get(dist),
         accelerators=functools.partial(probe_platform, readers=readers),
     )

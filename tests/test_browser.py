@@ -52,7 +52,8 @@ def test_a_question_streams_into_the_page_with_figures_under_it(page):
     page.fill("#prompt textarea", "What is the capital of France?")
     page.click("#send")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')].some(e => e.innerText.includes('tokens/s'))",
+        "() => [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')]"
+        ".some(e => e.innerText.includes('tokens/s'))",
         timeout=60_000,
     )
     answer = bot_texts(page)[-1]

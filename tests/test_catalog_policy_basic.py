@@ -15,7 +15,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _live_like() -> MachineProfile:
-    return MachineProfile.from_json((FIXTURES / "machines" / "this-machine-linux-epyc-vm" / "expected.json").read_text())
+    recorded = FIXTURES / "machines" / "this-machine-linux-epyc-vm" / "expected.json"
+    return MachineProfile.from_json(recorded.read_text())
 
 
 def test_catalog_has_the_embedded_model_and_the_openvino_phi3():

@@ -25,7 +25,7 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
     config: dict = {}
     if cache_dir:
         config["CACHE_DIR"] = cache_dir  # compiled blobs: the second start skips compilation
-    kind = device.split(".")[0].upper()
+    kind = device.split(".", maxsplit=1)[0].upper()
     if kind == "NPU":
         # Static shapes: the prompt and the answer budget are fixed at compile time
         # (NPU guide: defaults 1024 + 128). Size them from the model's window.

@@ -21,9 +21,9 @@ class LiveApp:
     url: str
     lines: list[str] = field(default_factory=list)
 
-    def stop(self, timeout: float = 20) -> int:
+    def stop(self, timeout: float = 20, sig: int = signal.SIGINT) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            self.proc.send_signal(sig)  # SIGINT is what Ctrl-C sends
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import httpx
@@ -85,4 +86,4 @@ def test_the_same_page_chats_through_onnx_runtime_genai(phi3_models, app_home):
         answer = _last_answer(out[0])
         assert "Paris" in answer and "tokens/s" in answer and "cpu" in answer
     finally:
-        assert app.stop() == 0
+        assert app.stop(sig=signal.SIGTERM) == 0  # `kill` ends the app as cleanly as Ctrl-C

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -189,11 +190,18 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     if not args.no_browser and has_display():
         open_browser(url)
     print("Press Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    # Ctrl-C even when started from a shell that ignores SIGINT for background jobs; SIGTERM (a service
+    # manager, `kill`) ends the app the same clean way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        threading.Event().wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        print("\nStopping ...")
+        pass
     finally:
+        print("\nStopping ...", flush=True)
         app.close()
         loaded.engine.close()
     return 0

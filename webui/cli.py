@@ -17,7 +17,7 @@ from models import converted
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling
 from models.errors import AppError, ArtifactUnavailable
-from models.policy import Preference, rank
+from models.policy import Availability, Preference, rank
 from models.settings import Settings, load_settings
 from models.startup import Loaded, availability, local_artifact, start
 
@@ -80,7 +80,15 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
         catalog, pref = _catalog_and_pref(args)
         settings = load_settings(offline=args.offline)
         if args.explain:
-            ranking = rank(profile, catalog, pref, availability(catalog, settings))
+            if args.probe_file:
+                # Another machine: its cache and network are unknown here. Explain what it would pick
+                # with the hub reachable and nothing downloaded yet.
+                print("note: recorded machine: assuming it can reach the Hugging Face Hub and has nothing "
+                      "cached", file=sys.stderr)
+                avail = Availability(offline=args.offline)
+            else:
+                avail = availability(catalog, settings)
+            ranking = rank(profile, catalog, pref, avail)
             print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
             return 0
         loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())

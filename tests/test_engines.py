@@ -155,3 +155,10 @@ def test_a_single_message_longer_than_the_window_gets_a_clear_error(small_window
     with pytest.raises(PromptTooLong, match="window is 512 tokens"):
         small_window.stream([{"role": "user", "content": "word " * 700}], Sampling(max_new_tokens=32)).text()
     assert "Paris" in small_window.stream(QUESTION, Sampling(max_new_tokens=32)).text()
+
+
+def test_stop_strings_end_the_answer_before_them(engine):
+    full = engine.stream(QUESTION, Sampling(max_new_tokens=32)).text()
+    cut = engine.stream(QUESTION, Sampling(max_new_tokens=32, stop=("Paris",))).text()
+    assert "Paris" in full and "Paris" not in cut
+    assert full.startswith(cut.rstrip()) and len(cut) < len(full)

@@ -97,3 +97,9 @@ def test_convert_then_run_the_converted_model(phi3_models, embedded_gguf, app_ho
 def test_convert_needs_a_target():
     done = run_launch("--convert", "microsoft/Phi-3-mini-4k-instruct")
     assert done.returncode == 2 and "go together" in done.stderr
+
+
+def test_a_checkpoint_folder_is_pointed_to_conversion(phi3_models):
+    done = run_launch("--model", str(phi3_models.hf), "--ask", "hi", "--offline")
+    assert done.returncode == 1
+    assert "is a Hugging Face checkpoint" in done.stderr and "--convert" in done.stderr

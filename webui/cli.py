@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -60,6 +61,11 @@ def _catalog_and_pref(args: Namespace) -> tuple[tuple[Artifact, ...], Preference
             raise ArtifactUnavailable(f"'{model}' is neither a catalog id (`python launch.py --explain` lists them) "
                                       "nor an existing file or folder")
         local = local_artifact(model)  # a path: detect its format, or say what is missing
+        if local.format == "hf-checkpoint" and platform.system() != "Windows":
+            raise ArtifactUnavailable(
+                f"{model} is a Hugging Face checkpoint: only the Intel NPU Acceleration Library runs those "
+                f"directly (Windows). Convert it first: `python launch.py --convert {model} --to openvino-int4` "
+                "(or onnx-int4-cpu), then run the converted model")
         catalog += (local,)
         model = local.id
     return catalog, Preference(mode=getattr(args, "prefer", "auto"), device=args.device, model=model)

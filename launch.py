@@ -34,13 +34,6 @@ def venv_python(venv: Path = VENV, windows: bool | None = None) -> Path:
     return venv / "bin" / "python"
 
 
-def _running_in(venv: Path) -> bool:
-    try:
-        return Path(sys.prefix).resolve() == venv.resolve()
-    except OSError:
-        return False
-
-
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

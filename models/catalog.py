@@ -47,10 +47,6 @@ class Artifact:
     def embedded(self) -> bool:
         return self.source == "pypi-wheel"
 
-    @property
-    def is_phi3(self) -> bool:
-        return self.family.startswith("phi-3")
-
 
 class CatalogError(ValueError):
     pass

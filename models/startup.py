@@ -37,10 +37,6 @@ class Loaded:
     def artifact(self) -> Artifact:
         return self.candidate.artifact
 
-    @property
-    def on_embedded_fallback(self) -> bool:
-        return self.artifact.embedded
-
 
 def local_artifact(path: str) -> Artifact:
     """A model folder or GGUF file given with --model PATH, as a catalog entry the policy can rank."""

@@ -33,7 +33,7 @@ class RecordingEngine(Engine):
 
 def test_the_model_gets_clean_turns_and_the_page_shows_figures():
     engine = RecordingEngine()
-    service = ChatService(engine, "fake")
+    service = ChatService(engine)
     updates = list(service.respond("me", Conversation(), "Hi!", Sampling(), system_prompt="Be kind."))
     assert [u.conversation.turns[-1].content for u in updates[:-1]] == ["Hello", "Hello there", "Hello there."]
     final = updates[-1].conversation
@@ -52,21 +52,21 @@ def test_the_model_gets_clean_turns_and_the_page_shows_figures():
 
 def test_an_empty_message_is_refused_without_calling_the_engine():
     engine = RecordingEngine()
-    (update,) = ChatService(engine, "fake").respond("me", Conversation(), "   ", Sampling())
+    (update,) = ChatService(engine).respond("me", Conversation(), "   ", Sampling())
     assert update.error and not engine.calls
 
 
 def test_an_engine_error_keeps_the_conversation_as_it_was():
     before = Conversation([Turn("user", "a"), Turn("assistant", "b")])
     engine = RecordingEngine(error=PromptTooLong("too long: shorten it"))
-    updates = list(ChatService(engine, "fake").respond("me", before, "long text", Sampling()))
+    updates = list(ChatService(engine).respond("me", before, "long text", Sampling()))
     assert updates[-1].error == "too long: shorten it"
     assert updates[-1].conversation.turns == before.turns
 
 
 def test_stop_only_stops_the_callers_own_generation():
     engine = RecordingEngine(words=tuple(f"w{i} " for i in range(50)))
-    service = ChatService(engine, "fake")
+    service = ChatService(engine)
     stream = service.respond("alice", Conversation(), "go", Sampling())
     next(stream)
     assert service.cancel("bob") is False  # somebody else's Stop does nothing

@@ -50,17 +50,16 @@ class Update:
 class ChatService:
     """Runs chats on one engine. Stop only stops the caller's own generation."""
 
-    def __init__(self, engine: Engine, model_label: str):
+    def __init__(self, engine: Engine):
         self.engine = engine
-        self.model_label = model_label
         self._owner: str | None = None
         self._lock = threading.Lock()  # guards _owner
         self._turn = threading.Lock()  # one answer at a time; other sessions wait their turn
 
-    def swap(self, engine: Engine, model_label: str) -> Engine:
+    def swap(self, engine: Engine) -> Engine:
         """Serve the next answers from another engine, after the running answer ends; returns the old one."""
         with self._turn:
-            old, self.engine, self.model_label = self.engine, engine, model_label
+            old, self.engine = self.engine, engine
         return old
 
     def cancel(self, owner: str) -> bool:

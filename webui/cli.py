@@ -173,7 +173,7 @@ def _chooser(args: Namespace, profile: MachineProfile, settings: Settings, servi
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
         loaded = start(profile, catalog, settings, pref_for(mode, device, model), log=step, progress=progress)
-        service.swap(loaded.engine, loaded.candidate.artifact.name).close()
+        service.swap(loaded.engine).close()
         return _running_text(loaded), tuple(loaded.notices)
 
     models = (("auto: let the app choose", "auto"),) + tuple(
@@ -191,7 +191,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     port = free_port(host, args.port)
     if port != args.port:
         print(f"note: port {args.port} is taken; using {port}")
-    service = ChatService(loaded.engine, loaded.candidate.artifact.name)
+    service = ChatService(loaded.engine)
     app = build_app(service, page_info(profile, loaded), _chooser(args, profile, settings, service))
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,

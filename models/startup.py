@@ -53,9 +53,11 @@ def local_artifact(path: str) -> Artifact:
     )
 
 
-def availability(catalog: tuple[Artifact, ...], settings: Settings) -> Availability:
+def availability(catalog: tuple[Artifact, ...], settings: Settings,
+                 reach: tuple[bool, str] | None = None) -> Availability:
+    """What is cached (read from disk every time) and whether the hub answers (`reach`, when known)."""
     cached = frozenset(a.id for a in catalog if store.is_available_offline(a, settings))
-    reachable, why = store.hub_reachable(settings)
+    reachable, why = reach or store.hub_reachable(settings)
     return Availability(cached=cached, hub_reachable=reachable, hub_reason=why, offline=settings.offline)
 
 

@@ -14,7 +14,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from capabilities import MachineProfile, load_profile, probe
-from models import converted
+from models import converted, store
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling
 from models.errors import AppError, ArtifactUnavailable
@@ -53,8 +53,8 @@ def _profile(args: Namespace) -> MachineProfile:
     return profile
 
 
-def _catalog_and_pref(args: Namespace) -> tuple[tuple[Artifact, ...], Preference]:
-    catalog = load_catalog() + converted.artifacts(load_settings(offline=args.offline))
+def _catalog_and_pref(args: Namespace, settings: Settings) -> tuple[tuple[Artifact, ...], Preference]:
+    catalog = load_catalog() + converted.artifacts(settings)
     model = args.model
     if model and not any(a.id == model for a in catalog):
         if not Path(model).expanduser().exists():
@@ -83,8 +83,8 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
         return 0
     try:
         profile = _profile(args)
-        catalog, pref = _catalog_and_pref(args)
         settings = load_settings(offline=args.offline)
+        catalog, pref = _catalog_and_pref(args, settings)
         if args.explain:
             if args.probe_file:
                 # Another machine: its cache and network are unknown here. Explain what it would pick
@@ -105,7 +105,7 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
         print(f"note: {notice}", file=sys.stderr)
     if args.ask is not None:
         return _ask(loaded, args.ask, args.max_new_tokens)
-    return _serve(args, profile, loaded, settings)
+    return _serve(args, profile, loaded, settings, catalog, pref)
 
 
 def _convert(args: Namespace) -> int:
@@ -158,17 +158,18 @@ def _running_text(loaded: Loaded) -> str:
     return f"{c.artifact.name} on {c.device_name} with {loaded.engine.name}"
 
 
-def _chooser(args: Namespace, profile: MachineProfile, settings: Settings, service):
+def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifact, ...], base: Preference,
+             service):
     """The page's preference controls: re-rank, and load the new first choice in place of the old engine."""
     from .app import Chooser
 
-    catalog, base = _catalog_and_pref(args)
+    reach = store.hub_reachable(settings)  # once: a dropdown change must not wait on the network
 
     def pref_for(mode: str, device: str, model: str) -> Preference:
         return Preference(mode=mode, device=device, model=None if model in ("", "auto") else model)
 
     def explain(mode: str, device: str, model: str) -> str:
-        ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings))
+        ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings, reach))
         return views.explain_markdown(ranking)
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
@@ -181,7 +182,8 @@ def _chooser(args: Namespace, profile: MachineProfile, settings: Settings, servi
     return Chooser(explain=explain, switch=switch, models=models)
 
 
-def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings) -> int:
+def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings,
+           catalog: tuple[Artifact, ...], pref: Preference) -> int:
     from .app import build_app, launch_kwargs
     from .chat import ChatService
     from .server import free_port, has_display, lan_addresses, open_browser
@@ -192,7 +194,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     if port != args.port:
         print(f"note: port {args.port} is taken; using {port}")
     service = ChatService(loaded.engine)
-    app = build_app(service, page_info(profile, loaded), _chooser(args, profile, settings, service))
+    app = build_app(service, page_info(profile, loaded), _chooser(profile, settings, catalog, pref, service))
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                **launch_kwargs())

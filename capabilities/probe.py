@@ -5,6 +5,7 @@ Every reading comes from a `Sources` field, so tests swap in captures of real ma
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import os
@@ -20,7 +21,7 @@ from . import accel, openvino_devices
 from .cpu import parse_cpu
 from .engines import installed_version, probe_engines
 from .memory_power import parse_memory, parse_power
-from .profile import Device, MachineProfile, MemoryInfo, PowerInfo, SystemInfo
+from .profile import Device, MachineProfile, MemoryInfo, PowerInfo, ProfileError, SystemInfo, refresh_hint
 
 
 def _cpuinfo_cache_file() -> Path:
@@ -162,6 +163,23 @@ def _openvino(src: Sources) -> tuple[Device, ...]:
     return found + openvino_devices.missing_kinds(found)
 
 
-def load_profile(path: str) -> MachineProfile:
-    with open(path, encoding="utf-8") as fh:
-        return MachineProfile.from_json(fh.read())
+def load_profile(path: str | os.PathLike) -> MachineProfile:
+    """A profile saved with `--probe > FILE`; anything wrong with it raises ProfileError naming the fix.
+
+    Windows PowerShell 5.1 writes `>` redirections as UTF-16 LE with a BOM, so the BOM decides the encoding.
+    """
+    name = os.fspath(path)
+    try:
+        raw = Path(name).read_bytes()
+    except FileNotFoundError as err:
+        raise ProfileError(f"{name}: no such file; record one with python launch.py --probe > "
+                           f"{Path(name).name}") from err
+    except OSError as err:
+        raise ProfileError(f"{name}: cannot be read ({_why(err)}); {refresh_hint(name)}") from err
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ProfileError(f"{name}: is not text (not {encoding.upper()}: {err.reason} at byte {err.start}); "
+                           f"{refresh_hint(name)}") from err
+    return MachineProfile.from_json(text, source=name)

@@ -40,7 +40,7 @@ ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "
 @dataclass(frozen=True)
 class Preference:
     mode: str = "auto"  # auto | fastest | efficient
-    device: str = "auto"  # auto | cpu | gpu | npu | dml
+    device: str = "auto"  # auto | cpu | gpu (any engine's GPU) | npu | dml (DirectML only)
     model: str | None = None  # an artifact id
 
 
@@ -57,7 +57,7 @@ class Availability:
 @dataclass(frozen=True)
 class Candidate:
     artifact: Artifact
-    device_kind: str  # cpu | gpu | npu | dml
+    device_kind: str  # cpu | gpu (OpenVINO's GPU plugin) | npu | dml (a GPU through DirectML)
     device_id: str  # what the engine is given: "CPU", "GPU.1", "NPU", "dml:0"
     device_name: str
     score: float
@@ -138,17 +138,19 @@ def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[li
         if not adapters:
             return [], [_absent_reason(profile, "gpu", "no DirectX 12 GPU found", ("dxgi",))]
         # DirectML is pointed at the adapter by its LUID (unambiguous), else by its DXGI index
-        return [_gpu_target(d, ram, f"dml:{d.properties.get('luid') or d.properties.get('index', i)}", "DirectML ")
+        return [_gpu_target(d, ram, f"dml:{d.properties.get('luid') or d.properties.get('index', i)}", "DirectML ",
+                            kind="dml")
                 for i, d in enumerate(adapters)], []
     return [], [f"unknown device kind {kind}"]
 
 
-def _gpu_target(d: Device, ram: int, device_id: str, via: str = "") -> _Target:
+def _gpu_target(d: Device, ram: int, device_id: str, via: str = "", kind: str = "gpu") -> _Target:
+    """A GPU target; kind "dml" when DirectML drives it (its name still says it is a GPU)."""
     if d.discrete:
         pool = d.memory_bytes or 0
-        return _Target("gpu", device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory",
+        return _Target(kind, device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory",
                        d.vendor)
-    return _Target("gpu", device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)",
+    return _Target(kind, device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)",
                    d.vendor)
 
 
@@ -167,6 +169,11 @@ def _engine_reason(artifact: Artifact, kind: str, profile: MachineProfile) -> st
         return None if (dml or profile.engine_version("onnxruntime-genai")) else "onnxruntime-genai is not installed"
     dist = ENGINE_DIST[artifact.engine]
     return None if profile.engine_version(dist) else f"{dist} is not installed"
+
+
+def _wanted(device: str, kind: str) -> bool:
+    """`--device gpu` means the best GPU by any engine (OpenVINO's GPU plugin or DirectML); `dml` DirectML only."""
+    return device in ("auto", kind) or (device == "gpu" and kind == "dml")
 
 
 def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
@@ -257,7 +264,7 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
         if pref.model and artifact.id != pref.model:
             continue
         for kind in artifact.devices:
-            if pref.device not in ("auto", kind):
+            if not _wanted(pref.device, kind):
                 continue
             blockers = [r for r in (_engine_reason(artifact, kind, profile),
                                     _availability_reason(artifact, avail)) if r]

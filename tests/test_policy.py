@@ -155,3 +155,22 @@ def test_explicit_model_and_device():
     r = rank(profile("core-ultra-7-155h-windows"), CATALOG,
              Preference(device="cpu", model="phi3-mini-4k-ov-int4"), ONLINE)
     assert top(r) == [("phi3-mini-4k-ov-int4", "CPU")]
+
+
+def test_device_gpu_means_the_best_gpu_by_any_engine_and_dml_means_directml_only():
+    desk = profile("core-ultra-9-285k-desktop-rtx4070-windows")
+    gpu = rank(desk, CATALOG, Preference(device="gpu"), ONLINE)
+    # the RTX 4070 through DirectML, not the Intel iGPU through OpenVINO's GPU plugin
+    assert gpu.candidates[0].device_id == "dml:0:58785"
+    assert {c.device_kind for c in gpu.candidates} == {"gpu", "dml"}  # both engines' GPUs compete
+    dml = rank(desk, CATALOG, Preference(device="dml"), ONLINE)
+    assert dml.candidates and {c.device_kind for c in dml.candidates} == {"dml"}
+    assert all(c.device_id.startswith("dml:") for c in dml.candidates)
+
+
+def test_directml_candidates_are_of_kind_dml_and_say_they_run_on_a_gpu():
+    r = rank(profile("ryzen-ai-9-hx-370-strix-windows"), CATALOG, Preference(), ONLINE)
+    via_dml = [c for c in r.candidates if c.artifact.engine == "onnxruntime-genai" and c.device_id.startswith("dml:")]
+    assert via_dml and all(c.device_kind == "dml" for c in via_dml)
+    assert all(any("GPU" in why for why in c.reasons) for c in via_dml)
+    assert all(c["device_kind"] == "dml" for c in r.to_dict()["candidates"] if c["device"].startswith("dml:"))

@@ -128,6 +128,9 @@ def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[li
         if artifact.engine == "npu-acceleration-library" and profile.system.os != "Windows":
             return [], ["Intel NPU Acceleration Library runs on Windows only (its wheels)"]
         if not npus:
+            others = [d for d in profile.devices if d.kind == "npu" and d.present and d.vendor not in ("Intel", "")]
+            if others:  # a driver would not help: say what the NPU is and what does run Phi-3 on it
+                return [], [_foreign_npu_reason(others[0])]
             return [], [_absent_reason(profile, "npu", "no Intel NPU found")]  # any source: sysfs, pnp
         d = npus[0]
         return [_Target("npu", "NPU", f"NPU ({d.name})", "npu", ram, "RAM")], []
@@ -152,6 +155,23 @@ def _gpu_target(d: Device, ram: int, device_id: str, via: str = "", kind: str = 
                        d.vendor)
     return _Target(kind, device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)",
                    d.vendor)
+
+
+# What runs Phi-3 on NPUs this app cannot drive (shared/reference/phi3-artifacts-and-devices.md, sections A, D):
+# AMD's Ryzen AI builds of ONNX Runtime GenAI (VitisAI EP, not in the public wheel) and Qualcomm's QNN
+# context binaries (Qualcomm AI Hub / Genie).
+FOREIGN_NPUS = {
+    "AMD": ("an AMD XDNA NPU", "AMD's Ryzen AI software (Ryzen AI builds of ONNX Runtime GenAI, "
+            "amd/Phi-3.5-mini-instruct-…-onnx-ryzen-strix)"),
+    "Qualcomm": ("a Qualcomm Hexagon NPU", "Qualcomm's QNN runtime with the Qualcomm AI Hub build "
+                 "(qualcomm/Phi-3.5-mini-instruct)"),
+}
+
+
+def _foreign_npu_reason(d: Device) -> str:
+    what, theirs = FOREIGN_NPUS.get(d.vendor, (f"a {d.vendor} NPU", f"{d.vendor}'s own NPU software"))
+    return (f"this is {what} ({d.name}): OpenVINO and the Intel NPU library run only on Intel NPUs; "
+            f"{theirs} runs Phi-3 on it, which this app does not support yet")
 
 
 def _absent_reason(profile: MachineProfile, kind: str, default: str, sources: tuple[str, ...] = ()) -> str:

@@ -174,3 +174,17 @@ def test_directml_candidates_are_of_kind_dml_and_say_they_run_on_a_gpu():
     assert via_dml and all(c.device_kind == "dml" for c in via_dml)
     assert all(any("GPU" in why for why in c.reasons) for c in via_dml)
     assert all(c["device_kind"] == "dml" for c in r.to_dict()["candidates"] if c["device"].startswith("dml:"))
+
+
+@pytest.mark.parametrize(("name", "vendor_words", "their_software"), [
+    ("ryzen-ai-9-hx-370-strix-windows", "AMD XDNA NPU", "Ryzen AI"),
+    ("snapdragon-x-elite-windows-arm", "Qualcomm Hexagon NPU", "QNN"),
+])
+def test_a_non_intel_npu_is_rejected_for_what_it_is_not_for_a_missing_driver(name, vendor_words, their_software):
+    r = rank(profile(name), CATALOG, Preference(device="npu"), ONLINE)
+    assert not r.candidates
+    for rej in r.rejected:
+        why = " ".join(rej.reasons)
+        assert vendor_words in why and their_software in why and "only on Intel NPUs" in why, rej
+        assert "driver" not in why  # installing a driver would not help
+

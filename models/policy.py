@@ -34,6 +34,7 @@ PRIORS: dict[str, tuple[float, float]] = {
 FAMILY_BONUS = {"phi-3-mini-4k": 3.0, "phi-3.5-mini": 2.0, "phi-3-mini-128k": 1.0, "phi-3-medium-4k": -2.0}
 BYTES_PER_TOKEN_WEIGHT = 1.5  # score points per GB of weights
 EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
+DEVICE_CHOICES = ("auto", "cpu", "gpu", "npu", "dml")
 ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "intel-npu-acceleration-library"}
 
 
@@ -280,9 +281,19 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
     mode = resolve_mode(pref, profile)
     candidates: list[Candidate] = []
     rejected: list[Rejection] = []
+    asked = pref.model or "any model"
+    if pref.device not in DEVICE_CHOICES:
+        why = f"unknown device {pref.device!r}: choose one of {', '.join(DEVICE_CHOICES)}"
+        return Ranking((), (Rejection(asked, pref.device, (why,)),), pref, mode)
+    if pref.model and not any(a.id == pref.model for a in catalog):
+        why = f"{pref.model!r} is not in the catalog (`--explain` without --model lists every id)"
+        return Ranking((), (Rejection(pref.model, pref.device, (why,)),), pref, mode)
     for artifact in catalog:
         if pref.model and artifact.id != pref.model:
             continue
+        if pref.model and not any(_wanted(pref.device, k) for k in artifact.devices):
+            why = f"this build runs on {', '.join(artifact.devices)} only, not on {pref.device}"
+            rejected.append(Rejection(artifact.id, pref.device, (why,)))
         for kind in artifact.devices:
             if not _wanted(pref.device, kind):
                 continue

@@ -188,3 +188,25 @@ def test_a_non_intel_npu_is_rejected_for_what_it_is_not_for_a_missing_driver(nam
         assert vendor_words in why and their_software in why and "only on Intel NPUs" in why, rej
         assert "driver" not in why  # installing a driver would not help
 
+
+
+def test_a_model_not_in_the_catalog_is_a_rejection_with_the_reason():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(model="phi-9-ultra"), ONLINE)
+    assert not r.candidates
+    assert [x.artifact_id for x in r.rejected] == ["phi-9-ultra"]
+    assert "not in the catalog" in r.rejected[0].reasons[0]
+
+
+def test_a_model_that_does_not_run_on_the_asked_device_says_where_it_runs():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG,
+             Preference(model="phi3-mini-4k-onnx-dml-int4", device="npu"), ONLINE)
+    assert not r.candidates
+    assert r.rejected[0].artifact_id == "phi3-mini-4k-onnx-dml-int4" and r.rejected[0].device_kind == "npu"
+    assert "runs on dml only, not on npu" in r.rejected[0].reasons[0]
+
+
+def test_an_unknown_device_kind_is_a_rejection_not_an_exception():
+    r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(device="tpu"), ONLINE)
+    assert not r.candidates
+    assert r.rejected and "unknown device 'tpu'" in r.rejected[0].reasons[0]
+    assert "auto, cpu, gpu, npu, dml" in r.rejected[0].reasons[0]

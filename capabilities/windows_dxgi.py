@@ -14,6 +14,7 @@ IUnknown::Release is slot 2, IDXGIFactory1::EnumAdapters1 slot 12, IDXGIAdapter1
 from __future__ import annotations
 
 import ctypes
+import re
 
 from .profile import Device
 
@@ -43,11 +44,54 @@ DXGI_ADAPTER_FLAG_SOFTWARE = 0x2
 MICROSOFT = 0x1414
 BASIC_RENDER_DEVICE = 0x8C
 DXGI_ERROR_NOT_FOUND = -2005270526  # 0x887A0002 as a signed HRESULT
-VENDORS = {0x8086: "Intel", 0x10DE: "NVIDIA", 0x1002: "AMD", 0x1022: "AMD", 0x4D4F4351: "Qualcomm",
+INTEL, NVIDIA, AMD, QUALCOMM = 0x8086, 0x10DE, 0x1002, 0x4D4F4351
+VENDORS = {INTEL: "Intel", NVIDIA: "NVIDIA", AMD: "AMD", 0x1022: "AMD", QUALCOMM: "Qualcomm",
            0x5143: "Qualcomm", MICROSOFT: "Microsoft"}
-# Discrete vs integrated: DXGI has no flag for it. Integrated GPUs carve out little or no
-# dedicated memory (Intel 128 MB, AMD APUs 512 MB by default); discrete ones have gigabytes.
-DISCRETE_MIN_DEDICATED = 1 << 30
+
+# Discrete vs integrated: DXGI has no flag for it, and DedicatedVideoMemory does not tell: an AMD APU's
+# "dedicated" memory is the UMA frame buffer the BIOS carves out of RAM (512 MB by default, 2-16 GB when
+# the user raises it; a Strix Halo can carve out 96 GB). So it is told from what the adapter is:
+# Intel GPUs are integrated except these discrete parts (Linux include/drm/intel/pciids.h: DG1, DG2 =
+# Arc A-series, ATS-M = Flex, PVC = Max, BMG = Arc B-series, CRI). Panther Lake's iGPU is an "Arc B390":
+# only the device id tells it from a B580.
+INTEL_DISCRETE_IDS = frozenset({
+    0x4905, 0x4906, 0x4907, 0x4908, 0x4909,  # DG1 (Iris Xe MAX)
+    0x5690, 0x5691, 0x5692, 0x5693, 0x5694, 0x5695, 0x5696, 0x5697,  # DG2 mobile (Arc A-series M)
+    0x56A0, 0x56A1, 0x56A2, 0x56A3, 0x56A4, 0x56A5, 0x56A6,  # DG2 desktop (Arc A770 ... A310)
+    0x56B0, 0x56B1, 0x56B2, 0x56B3, 0x56BA, 0x56BB, 0x56BC, 0x56BD, 0x56BE, 0x56BF,  # DG2 Pro / embedded
+    0x56C0, 0x56C1, 0x56C2,  # ATS-M (Data Center GPU Flex)
+    0x0B69, 0x0B6E, 0x0BD4, 0x0BD5, 0x0BD6, 0x0BD7, 0x0BD8, 0x0BD9, 0x0BDA, 0x0BDB, 0x0BE0, 0x0BE1, 0x0BE5,  # PVC
+    0xE202, 0xE209, 0xE20B, 0xE20C, 0xE20D, 0xE210, 0xE211, 0xE212, 0xE216,  # BMG G21 (Arc B580, B570, Pro B60)
+    0xE220, 0xE221, 0xE222, 0xE223,  # BMG
+    0x674C, 0x674D, 0x674E, 0x674F, 0x6750,  # CRI
+})
+INTEL_DISCRETE_NAME = re.compile(r"Arc\(TM\) (Pro )?A\d|Iris\(R\) Xe MAX|Data Center GPU", re.IGNORECASE)
+# AMD GPUs are discrete except the APUs' iGPUs (libdrm data/amdgpu.ids, pci.ids): Raven/Picasso, Renoir,
+# Lucienne, Cezanne, Barcelo, Van Gogh, Rembrandt (680M), Raphael and Granite Ridge ("Radeon Graphics"),
+# Mendocino (610M), Phoenix and Hawk Point (780M/760M/740M), Strix (890M/880M), Krackan (860M/840M),
+# Strix Halo (8060S/8050S/8040S).
+AMD_APU_IDS = frozenset({
+    0x15D8, 0x15DD, 0x1636, 0x164C, 0x1638, 0x15E7, 0x163F, 0x164D, 0x1681, 0x164E, 0x13C0, 0x1506,
+    0x15BF, 0x15C8, 0x1900, 0x1901, 0x150E, 0x1114, 0x1902, 0x1586,
+})
+# ... and by the name APU iGPUs get on Windows: "AMD Radeon(TM) Graphics", "AMD Radeon(TM) 780M Graphics",
+# "AMD Radeon 610M", "Radeon 8060S Graphics", "AMD Radeon(TM) Vega 8 Graphics", "AMD Radeon R7 Graphics";
+# never "RX", "Pro" or a four-digit mobile number ("Radeon RX 7600M XT", "Radeon 7800M Series").
+AMD_APU_NAME = re.compile(r"Radeon(\(TM\))? (Graphics|\d{3}M\b|80\d0S\b|Vega \d+ Graphics|R\d+E? Graphics)",
+                          re.IGNORECASE)
+
+
+def is_discrete(vendor_id: int, device_id: int, name: str) -> bool | None:
+    """Discrete (own memory) or integrated (shares RAM); None for a vendor this table does not know."""
+    if vendor_id == NVIDIA:
+        return True
+    if vendor_id in (QUALCOMM, 0x5143):
+        return False  # Adreno: Snapdragon's iGPU
+    if vendor_id == INTEL:
+        return device_id in INTEL_DISCRETE_IDS or bool(INTEL_DISCRETE_NAME.search(name))
+    if vendor_id == AMD:
+        return not (device_id in AMD_APU_IDS or AMD_APU_NAME.search(name))
+    return None
 IID_IDXGIFactory1 = "{770aae78-f26f-4dba-a829-253c83d1b387}"
 # COM vtable slots (IUnknown 0-2, IDXGIObject 3-6, then the interface's own methods)
 SLOT_RELEASE = 2
@@ -69,11 +113,14 @@ def parse_descs(raws: list[bytes]) -> tuple[Device, ...]:
         name = bytes(d.Description).decode("utf-16-le").split("\x00", 1)[0].strip()
         if d.Flags & DXGI_ADAPTER_FLAG_SOFTWARE or (d.VendorId == MICROSOFT and d.DeviceId == BASIC_RENDER_DEVICE):
             continue  # Microsoft Basic Render Driver / WARP: software, not a GPU
-        discrete = d.DedicatedVideoMemory >= DISCRETE_MIN_DEDICATED
+        discrete = is_discrete(d.VendorId, d.DeviceId, name)
         luid = f"{d.AdapterLuid.HighPart}:{d.AdapterLuid.LowPart}"
         devices.append(Device(
             kind="gpu", id=f"dxgi:{index}", name=name, present=True, source="dxgi",
+            reason="" if discrete is not None else
+            f"integrated or discrete is not known for vendor 0x{d.VendorId:04x}: counted as sharing RAM",
             vendor=VENDORS.get(d.VendorId, f"0x{d.VendorId:04x}"), discrete=discrete,
+            # an integrated GPU shares RAM: its pool is the shared memory, not the BIOS carve-out
             memory_bytes=int(d.DedicatedVideoMemory if discrete else d.SharedSystemMemory),
             properties={
                 "index": index, "vendor_id": f"0x{d.VendorId:04x}", "device_id": f"0x{d.DeviceId:04x}",

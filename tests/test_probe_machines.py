@@ -13,7 +13,7 @@ import openvino
 import psutil
 import pytest
 
-from capabilities import MachineProfile, probe
+from capabilities import MachineProfile, probe, windows_dxgi
 from capabilities.accel import PlatformReaders, probe_platform
 from capabilities.profile import SystemInfo
 from capabilities.windows_dxgi import DXGI_ADAPTER_DESC1
@@ -44,6 +44,8 @@ ROWS = [
     ("core-ultra-7-258v-lunar-lake-windows", "Lunar Lake", {"NPU", "pnp:0"}, {"GPU.0", "dxgi:0"}, None),
     ("core-ultra-9-285k-desktop-rtx4070-windows", "Arrow Lake", {"NPU", "pnp:0"}, {"GPU.0", "dxgi:0*", "dxgi:1"}, None),
     ("ryzen-ai-9-hx-370-strix-windows", None, {"pnp:0"}, {"dxgi:0"}, "OpenVINO lists no NPU"),
+    # the BIOS carve-out (3 GB "dedicated") does not make the APU's iGPU discrete
+    ("ryzen-7-8845hs-radeon-780m-uma-3gb-windows", None, {"pnp:0"}, {"dxgi:0"}, "OpenVINO lists no NPU"),
     ("snapdragon-x-elite-windows-arm", None, {"pnp:0"}, {"dxgi:0"}, None),
     ("linux-core-ultra-5-125h-npu-driver-missing", "Meteor Lake", set(), {"GPU.0"}, "intel_vpu driver is not loaded"),
     ("laptop-8gb-core-i5-1135g7-windows", None, set(), {"GPU.0", "dxgi:0"}, "ComputeAccelerator class is empty"),
@@ -79,6 +81,57 @@ def test_the_discrete_nvidia_gpu_is_not_hidden_behind_the_igpu(tmp_path):
     assert nvidia.vendor == "NVIDIA" and nvidia.discrete and nvidia.memory_bytes == 12_585_009_152
     assert nvidia.properties["luid"] == "0:58785"
     assert not any(d.name.startswith("Microsoft Basic Render") for d in p.devices)
+
+
+def test_an_apu_igpu_with_a_big_carve_out_shares_ram(tmp_path):
+    igpu = _dev(_profile("ryzen-7-8845hs-radeon-780m-uma-3gb-windows", tmp_path), "dxgi:0")
+    assert igpu.properties["dedicated_video_memory"] == 3 << 30  # what the old ">= 1 GiB" rule read
+    assert igpu.discrete is False and igpu.memory_bytes == igpu.properties["shared_system_memory"] == 15_460_000_000
+
+
+def _desc(name: str, vendor: int, device: int, dedicated: int, shared: int = 16 << 30) -> bytes:
+    d = DXGI_ADAPTER_DESC1(VendorId=vendor, DeviceId=device, DedicatedVideoMemory=dedicated,
+                           SharedSystemMemory=shared)
+    for i, unit in enumerate(name.encode("utf-16-le")[::2]):
+        d.Description[i] = unit  # ASCII names: one UTF-16 unit per byte
+    return bytes(d)
+
+
+# Adapters as DXGI names them, with their PCI ids (Linux pciids.h, libdrm amdgpu.ids) and the
+# DedicatedVideoMemory they report: what makes each integrated or discrete is what the part is.
+ADAPTERS = [
+    ("AMD Radeon(TM) 780M Graphics", 0x1002, 0x15BF, 4 << 30, False),  # Phoenix, 4 GB UMA in the BIOS
+    ("AMD Radeon(TM) 760M Graphics", 0x1002, 0x1900, 2 << 30, False),  # Hawk Point, 2 GB UMA
+    ("AMD Radeon(TM) 740M Graphics", 0x1002, 0x15C8, 2 << 30, False),
+    ("AMD Radeon(TM) 880M Graphics", 0x1002, 0x150E, 2 << 30, False),  # Strix
+    ("AMD Radeon(TM) 8060S Graphics", 0x1002, 0x1586, 64 << 30, False),  # Strix Halo: 64 GB carved out
+    ("AMD Radeon(TM) Graphics", 0x1002, 0x13C0, 2 << 30, False),  # Granite Ridge desktop iGPU
+    ("AMD Radeon(TM) Graphics", 0x1002, 0x1638, 512 << 20, False),  # Cezanne
+    ("AMD Radeon RX 7900 XTX", 0x1002, 0x744C, 24 << 30, True),
+    ("AMD Radeon RX 7600M XT", 0x1002, 0x7480, 8 << 30, True),  # a laptop's discrete GPU
+    ("Intel(R) Arc(TM) A770 Graphics", 0x8086, 0x56A0, 16 << 30, True),
+    ("Intel(R) Arc(TM) B580 Graphics", 0x8086, 0xE20B, 12 << 30, True),
+    ("Intel(R) Arc(TM) A370M Graphics", 0x8086, 0x5693, 4 << 30, True),
+    ("Intel(R) Arc(TM) 140V GPU (16GB)", 0x8086, 0x64A0, 128 << 20, False),  # Lunar Lake
+    ("Intel(R) Arc(TM) Graphics", 0x8086, 0x7D55, 128 << 20, False),  # Meteor Lake
+    ("Intel(R) Arc(TM) B390 GPU", 0x8086, 0xB080, 128 << 20, False),  # Panther Lake's iGPU, an "Arc B"
+    ("Intel(R) UHD Graphics 770", 0x8086, 0xA780, 128 << 20, False),
+    ("Qualcomm(R) Adreno(TM) X1-85 GPU", 0x4D4F4351, 0x36334330, 0, False),
+    ("NVIDIA GeForce RTX 4060 Laptop GPU", 0x10DE, 0x28A0, 8 << 30, True),
+    ("NVIDIA GeForce GT 1030", 0x10DE, 0x1D01, 2 << 30, True),
+]
+
+
+@pytest.mark.parametrize(("name", "vendor", "device", "dedicated", "discrete"), ADAPTERS)
+def test_integrated_or_discrete_comes_from_what_the_adapter_is(name, vendor, device, dedicated, discrete):
+    (gpu,) = windows_dxgi.parse_descs([_desc(name, vendor, device, dedicated)])
+    assert (gpu.name, gpu.discrete) == (name, discrete)
+    assert gpu.memory_bytes == (dedicated if discrete else 16 << 30)  # an iGPU's pool is the shared memory
+
+
+def test_an_unknown_vendor_is_not_guessed():
+    (gpu,) = windows_dxgi.parse_descs([_desc("VMware SVGA 3D", 0x15AD, 0x0405, 8 << 20)])
+    assert gpu.discrete is None and "not known for vendor 0x15ad" in gpu.reason
 
 
 def test_core_ultra_gets_avx_vnni_even_where_py_cpuinfo_cannot_see_it(tmp_path):

@@ -42,6 +42,10 @@ class Artifact:
     path: str = ""  # for source = "local"
     download_approx: bool = False
     notes: str = ""
+    # FP16 KV-cache bytes per token of window (layers x 2 x KV heads x head dim x 2 B); 0 = unknown.
+    # With it the policy derives the weights (run_memory_bytes - kv x context_length) and can offer a
+    # shorter window when the full one does not fit.
+    kv_bytes_per_token: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -74,6 +78,8 @@ def parse(entries: list[dict]) -> tuple[Artifact, ...]:
             raise CatalogError(f"artifact {art.id!r}: unknown source {art.source!r}")
         if art.source == "hub" and not art.repo_id:
             raise CatalogError(f"artifact {art.id!r}: a hub artifact needs repo_id")
+        if art.kv_bytes_per_token < 0 or art.kv_bytes_per_token * art.context_length >= art.run_memory_bytes:
+            raise CatalogError(f"artifact {art.id!r}: the KV cache of its window must be part of run_memory_bytes")
         seen.add(art.id)
         out.append(art)
     return tuple(out)

@@ -15,6 +15,7 @@ Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from capabilities import Device, MachineProfile
@@ -22,7 +23,9 @@ from capabilities import Device, MachineProfile
 from .catalog import Artifact
 
 GB = 1_000_000_000
-HEADROOM_PERCENT = 10  # need + 10 % must fit the pool: the OS, the browser and the KV cache growth
+HEADROOM_PERCENT = 10  # need + 10 % must fit the pool: the OS, the browser and the runtime's buffers
+MIN_WINDOW = 1024  # the shortest window offered when memory is short (powers of two from the artifact's down)
+WINDOW_POINTS = 1.0  # score lost per halving of the window
 
 # device class -> (speed prior, efficiency prior); see the module docstring
 PRIORS: dict[str, tuple[float, float]] = {
@@ -63,6 +66,7 @@ class Candidate:
     device_name: str
     score: float
     reasons: tuple[str, ...]
+    context_length: int  # the window it runs with here: the artifact's own, or shorter when memory is short
 
     @property
     def label(self) -> str:
@@ -88,7 +92,8 @@ class Ranking:
             "preference": {"mode": self.preference.mode, "device": self.preference.device,
                            "model": self.preference.model, "resolved_mode": self.mode},
             "candidates": [{"artifact": c.artifact.id, "engine": c.artifact.engine, "device": c.device_id,
-                            "device_kind": c.device_kind, "score": round(c.score, 2), "reasons": list(c.reasons)}
+                            "device_kind": c.device_kind, "context_length": c.context_length,
+                            "score": round(c.score, 2), "reasons": list(c.reasons)}
                            for c in self.candidates],
             "rejected": [{"artifact": r.artifact_id, "device_kind": r.device_kind, "reasons": list(r.reasons)}
                          for r in self.rejected],
@@ -204,7 +209,7 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
 
 
 def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
-           cached: bool) -> tuple[float, list[str]]:
+           cached: bool, window: int, window_note: str = "") -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
     if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
@@ -243,27 +248,66 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         reasons.append("already on this PC: no download")
     elif not artifact.embedded:
         reasons.append(f"downloads {_gb(artifact.download_bytes)} from {artifact.repo_id}")
+    if window < artifact.context_length:
+        # a shorter window keeps fewer turns of the chat: each halving costs WINDOW_POINTS
+        score -= WINDOW_POINTS * math.log2(artifact.context_length / window)
+        reasons.append(window_note)
     if target.pool_bytes:
-        reasons.append(f"needs {_gb(artifact.run_memory_bytes)} of {target.pool_name}, "
-                       f"{_gb(target.pool_bytes)} available")
+        used = weights_bytes(artifact) + artifact.kv_bytes_per_token * window
+        reasons.append(f"needs {_gb(used)} of {target.pool_name}, {_gb(target.pool_bytes)} available")
     return score, reasons
 
 
-def required_bytes(artifact: Artifact) -> int:
-    return artifact.run_memory_bytes + artifact.run_memory_bytes * HEADROOM_PERCENT // 100
+def weights_bytes(artifact: Artifact) -> int:
+    """What the model needs besides its KV cache (catalog: run memory at the full window minus its KV cache)."""
+    return artifact.run_memory_bytes - artifact.kv_bytes_per_token * artifact.context_length
 
 
-def _memory_shortfall(artifact: Artifact, t: _Target, profile: MachineProfile) -> str | None:
-    """Checked before anything is downloaded, against the pool the device really uses."""
+def required_bytes(artifact: Artifact, window: int | None = None) -> int:
+    """Weights plus the KV cache of `window` tokens (default: the artifact's full window), plus headroom."""
+    need = weights_bytes(artifact) + artifact.kv_bytes_per_token * (window or artifact.context_length)
+    return need + need * HEADROOM_PERCENT // 100
+
+
+def windows(artifact: Artifact) -> list[int]:
+    """The windows to try, longest first: the artifact's own, then powers of two down to MIN_WINDOW.
+    Without a per-token KV figure only the full window is known to be right."""
+    full = artifact.context_length
+    out = [full]
+    if artifact.kv_bytes_per_token:
+        w = 1 << (full - 1).bit_length() - 1  # the largest power of two below full
+        while w >= MIN_WINDOW:
+            out.append(w)
+            w //= 2
+    return out
+
+
+def _tokens(n: int) -> str:
+    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
+
+
+def _fit(artifact: Artifact, t: _Target, profile: MachineProfile) -> tuple[int, str]:
+    """The longest window whose memory fits the pool the device really uses (checked before anything is
+    downloaded), with a note when it is shorter than the artifact's own; window 0 and the reason when
+    not even the shortest fits."""
+    full = artifact.context_length
     if t.pool_name.startswith("RAM") and profile.memory.total_bytes == 0:
-        return None  # memory unknown (the probe says why): let the load try
+        return full, ""  # memory unknown (the probe says why): let the load try
     need = required_bytes(artifact)
-    if need <= t.pool_bytes:
-        return None
+    for w in windows(artifact):
+        if required_bytes(artifact, w) <= t.pool_bytes:
+            if w == full:
+                return w, ""
+            return w, (f"runs with a {_tokens(w)}-token window on this PC ({_tokens(full)} needs {_gb(need)} of "
+                       f"{t.pool_name} with headroom, {_gb(t.pool_bytes)} available): the chat keeps fewer turns")
     msg = f"needs {_gb(need)} of {t.pool_name} (with headroom), {_gb(t.pool_bytes)} available on {t.name}"
-    if t.pool_name.startswith("RAM") and need <= profile.memory.total_bytes * 0.85:
+    smallest = windows(artifact)[-1]
+    least = required_bytes(artifact, smallest)
+    if smallest != full:
+        msg += f"; even a {_tokens(smallest)}-token window needs {_gb(least)}"
+    if t.pool_name.startswith("RAM") and least <= profile.memory.total_bytes * 0.85:
         msg += f" ({_gb(profile.memory.total_bytes)} in all: closing other apps may free enough)"
-    return msg
+    return 0, msg
 
 
 def _availability_reason(artifact: Artifact, avail: Availability) -> str | None:
@@ -302,18 +346,18 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             targets, why = _targets(artifact, kind, profile)
             fitting, short = [], []
             for t in targets:
-                problem = _memory_shortfall(artifact, t, profile)
-                if problem:
-                    short.append(problem)
+                window, note = _fit(artifact, t, profile)
+                if window:
+                    fitting.append((t, window, note))
                 else:
-                    fitting.append(t)
+                    short.append(note)
             if blockers or not fitting:
                 rejected.append(Rejection(artifact.id, kind, tuple(blockers + why + short)))
                 continue
             if short:  # some devices of this kind fit, others do not: say which and why
                 rejected.append(Rejection(artifact.id, kind, tuple(short)))
-            for t in fitting:
-                score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached)
-                candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons)))
+            for t, window, note in fitting:
+                score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note)
+                candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window))
     candidates.sort(key=lambda c: -c.score)
     return Ranking(tuple(candidates), tuple(rejected), pref, mode)

@@ -60,3 +60,17 @@ def test_readme_table_is_generated_from_the_catalog():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert readme_block(load_catalog()) in readme, "run: python -m models.catalog_table, paste into README.md"
+
+
+def test_catalog_rejects_a_kv_cache_larger_than_the_memory_to_run():
+    entry = {"id": "x", "name": "x", "family": "f", "engine": "openvino-genai", "devices": ["cpu"],
+             "precision": "int4", "quantization": "", "format": "openvino-ir", "source": "hub", "repo_id": "a/b",
+             "download_bytes": 1, "run_memory_bytes": 1_000_000_000, "context_length": 4096, "license": "",
+             "kv_bytes_per_token": 393216}  # 1.6 GB of KV cache at 4K cannot be part of 1.0 GB
+    with pytest.raises(CatalogError, match="KV cache"):
+        parse([entry])
+    assert parse([dict(entry, run_memory_bytes=3_800_000_000)])[0].kv_bytes_per_token == 393216
+
+
+def test_every_catalog_artifact_has_its_per_token_kv_cache():
+    assert all(a.kv_bytes_per_token > 0 for a in load_catalog())

@@ -46,6 +46,10 @@ class Artifact:
     # With it the policy derives the weights (run_memory_bytes - kv x context_length) and can offer a
     # shorter window when the full one does not fit.
     kv_bytes_per_token: int = 0
+    # How good the model is (not the build), an ordinal from its [[family]] table in catalog.toml, where
+    # the sources are; higher is better, 0 = unknown. quality_note says why, in the ranking's reasons.
+    quality_tier: int = 0
+    quality_note: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -56,15 +60,32 @@ class CatalogError(ValueError):
     pass
 
 
-def parse(entries: list[dict]) -> tuple[Artifact, ...]:
+FAMILY_KEYS = {"id", "quality_tier", "quality_note"}
+
+
+def _families(families: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for fam in families:
+        unknown = set(fam) - FAMILY_KEYS
+        if unknown or "id" not in fam:
+            raise CatalogError(f"family {fam.get('id')!r}: needs an id, unknown keys {sorted(unknown)}")
+        if fam["id"] in out:
+            raise CatalogError(f"family {fam['id']!r} appears twice")
+        out[fam["id"]] = {k: v for k, v in fam.items() if k != "id"}
+    return out
+
+
+def parse(entries: list[dict], families: list[dict] = ()) -> tuple[Artifact, ...]:
+    """Artifacts from their tables; an artifact takes its family's quality unless it sets its own."""
     known = {f.name for f in fields(Artifact)}
+    by_family = _families(list(families))
     seen: set[str] = set()
     out = []
     for raw in entries:
         unknown = set(raw) - known
         if unknown:
             raise CatalogError(f"artifact {raw.get('id')!r}: unknown keys {sorted(unknown)}")
-        data = dict(raw)
+        data = {**by_family.get(raw.get("family"), {}), **raw}
         data["devices"] = tuple(data.get("devices", ()))
         data["end_tokens"] = tuple(data.get("end_tokens", ()))
         art = Artifact(**data)
@@ -87,7 +108,8 @@ def parse(entries: list[dict]) -> tuple[Artifact, ...]:
 
 def load_catalog(path: Path = CATALOG_FILE) -> tuple[Artifact, ...]:
     with open(path, "rb") as fh:
-        return parse(tomllib.load(fh).get("artifact", []))
+        data = tomllib.load(fh)
+    return parse(data.get("artifact", []), data.get("family", []))
 
 
 def by_id(catalog: tuple[Artifact, ...], artifact_id: str) -> Artifact | None:

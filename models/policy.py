@@ -11,6 +11,8 @@ Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
   plugin serves Intel GPUs; an Intel CPU with nothing else favours OpenVINO INT4 on the CPU.
 - The NPU needs symmetric INT4 weights (section A): only the channel-wise builds list "npu".
 - The Intel NPU Acceleration Library is archived upstream (section C): ranked after OpenVINO.
+- Models rank by their quality tier (catalog.toml [[family]], from the model cards), builds of a model
+  by bytes per token, and a shorter window (when memory is short) costs points but beats the embedded model.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ PRIORS: dict[str, tuple[float, float]] = {
     "npu": (2.0, 4.0),
     "cpu": (2.0, 1.0),
 }
-FAMILY_BONUS = {"phi-3-mini-4k": 3.0, "phi-3.5-mini": 2.0, "phi-3-mini-128k": 1.0, "phi-3-medium-4k": -2.0}
+QUALITY_POINTS = 1.0  # score points per quality tier of the model (catalog.toml [[family]], with its sources)
 BYTES_PER_TOKEN_WEIGHT = 1.5  # score points per GB of weights
 EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
 DEVICE_CHOICES = ("auto", "cpu", "gpu", "npu", "dml")
@@ -209,7 +211,8 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
 
 
 def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
-           cached: bool, window: int, window_note: str = "") -> tuple[float, list[str]]:
+           cached: bool, window: int, window_note: str = "",
+           quality: tuple[int, str] = (0, "")) -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
     if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
@@ -236,7 +239,10 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
     if artifact.embedded:
         score += EMBEDDED_PENALTY
         reasons.append("embedded fallback: runs when no Phi-3 artifact can be had")
-    score += FAMILY_BONUS.get(artifact.family, 0.0)
+    tier, note = quality
+    score += QUALITY_POINTS * tier
+    if note:
+        reasons.append(note)
     if not artifact.embedded:
         # Decode reads every weight once per token: fewer bytes, more tokens/s and less energy per token
         # (an INT8 build is ~1.8x the bytes of INT4, Phi-3-medium ~3.5x).
@@ -320,6 +326,14 @@ def _availability_reason(artifact: Artifact, avail: Availability) -> str | None:
     return None
 
 
+def _quality(artifact: Artifact, catalog: tuple[Artifact, ...]) -> tuple[int, str]:
+    """The artifact's quality tier and why; a converted or local build of a known family takes the family's."""
+    if artifact.quality_tier:
+        return artifact.quality_tier, artifact.quality_note
+    same = next((a for a in catalog if a.family == artifact.family and a.quality_tier), None)
+    return (same.quality_tier, same.quality_note) if same else (0, "")
+
+
 def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preference = Preference(),
          avail: Availability = Availability()) -> Ranking:
     mode = resolve_mode(pref, profile)
@@ -357,7 +371,8 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             if short:  # some devices of this kind fit, others do not: say which and why
                 rejected.append(Rejection(artifact.id, kind, tuple(short)))
             for t, window, note in fitting:
-                score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note)
+                score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note,
+                                        _quality(artifact, catalog))
                 candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window))
     candidates.sort(key=lambda c: -c.score)
     return Ranking(tuple(candidates), tuple(rejected), pref, mode)

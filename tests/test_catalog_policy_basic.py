@@ -74,3 +74,12 @@ def test_catalog_rejects_a_kv_cache_larger_than_the_memory_to_run():
 
 def test_every_catalog_artifact_has_its_per_token_kv_cache():
     assert all(a.kv_bytes_per_token > 0 for a in load_catalog())
+
+
+def test_every_phi3_artifact_takes_a_quality_tier_and_its_reason_from_its_family():
+    catalog = load_catalog()
+    assert all(a.quality_tier > 0 and a.quality_note for a in catalog if not a.embedded)
+    tiers = {a.family: a.quality_tier for a in catalog}
+    assert tiers["phi-3.5-mini"] > tiers["phi-3-mini-4k"] > tiers["phi-3-mini-128k"]
+    with pytest.raises(CatalogError, match="unknown keys"):
+        parse([], [{"id": "f", "quality_tier": 1, "bonus": 3}])

@@ -24,37 +24,42 @@ def top(ranking, n=3):
 
 
 TABLE = [
-    # machine, first three (artifact, device), text in the first choice's reasons
-    ("core-ultra-7-155h-windows",
-     [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0")],
+    # machine, first three (artifact, device), text in the first choice's reasons.
+    # The models are ranked by their quality tier (catalog.toml [[family]]): Phi-3.5-mini, Microsoft's
+    # update of Phi-3-mini at the same 3.8B size, now leads each device where the fixed family bonus
+    # used to put Phi-3-mini-4k first; on one device the builds of a model then order by bytes per token,
+    # and the channel-wise (NPU) builds trade a little accuracy off the NPU.
+    ("core-ultra-7-155h-windows",  # Phi-3.5-mini INT4, then its channel-wise build, then Phi-3-mini-4k
+     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0"), ("phi3-mini-4k-ov-int4", "GPU.0")],
      "speed first (on AC power)"),
-    ("core-ultra-7-258v-lunar-lake-windows",  # on battery: auto leans efficient, the NPU leads
-     [("phi3-mini-4k-ov-int4-cw", "NPU"), ("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4", "GPU.0")],
+    ("core-ultra-7-258v-lunar-lake-windows",  # on battery: auto leans efficient, the NPU leads, Phi-3.5 first
+     [("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4-cw", "NPU"), ("phi35-mini-ov-int4", "GPU.0")],
      "the NPU wins on power"),
-    ("core-ultra-9-285k-desktop-rtx4070-windows",  # DirectML INT4 AWQ on the discrete GPU
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0:58785"), ("phi35-mini-onnx-gpu-int4", "dml:0:58785"),
+    ("core-ultra-9-285k-desktop-rtx4070-windows",  # DirectML INT4 AWQ on the discrete GPU, Phi-3.5 first
+     [("phi35-mini-onnx-gpu-int4", "dml:0:58785"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:58785"),
       ("phi3-mini-128k-onnx-dml-int4", "dml:0:58785")],
      "discrete GPU decodes from its own memory"),
-    ("ryzen-ai-9-hx-370-strix-windows",
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0:54258"), ("phi35-mini-onnx-gpu-int4", "dml:0:54258"),
+    ("ryzen-ai-9-hx-370-strix-windows",  # the same order on the Radeon iGPU through DirectML
+     [("phi35-mini-onnx-gpu-int4", "dml:0:54258"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:54258"),
       ("phi3-mini-128k-onnx-dml-int4", "dml:0:54258")],
      "AMD Radeon(TM) 890M"),
-    ("snapdragon-x-elite-windows-arm",
-     [("phi3-mini-4k-onnx-dml-int4", "dml:0:41244"), ("phi35-mini-onnx-gpu-int4", "dml:0:41244"),
+    ("snapdragon-x-elite-windows-arm",  # and on the Adreno
+     [("phi35-mini-onnx-gpu-int4", "dml:0:41244"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:41244"),
       ("phi3-mini-128k-onnx-dml-int4", "dml:0:41244")],
      "Adreno"),
-    ("linux-core-ultra-5-125h-npu-driver-missing",
-     [("phi3-mini-4k-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0")],
+    ("linux-core-ultra-5-125h-npu-driver-missing",  # as on the 155H: Phi-3.5-mini first on the iGPU
+     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0"), ("phi3-mini-4k-ov-int4", "GPU.0")],
      "efficiency first (on battery)"),
     # 3.2 GB free of 8 GB: no Phi-3 fits its full 4K window, but the KV cache grows with the chat, so
-    # Phi-3-mini runs with a shorter one (the smaller channel-wise build keeps 2K, the others 1K) on the
-    # iGPU (on battery: efficiency first); the embedded toy model is not the answer for this laptop
+    # the minis run with a shorter one (the smaller channel-wise builds keep 2K, the others 1K) on the
+    # iGPU (on battery: efficiency first); the embedded toy model is not the answer for this laptop.
+    # Phi-3.5-mini's tier outweighs one halving of the window: its 1K INT4 build comes before
+    # Phi-3-mini-4k's 2K channel-wise one.
     ("laptop-8gb-core-i5-1135g7-windows",
-     [("phi3-mini-4k-ov-int4-cw", "GPU.0"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:47075"),
-      ("phi3-mini-4k-ov-int4", "GPU.0")],
+     [("phi35-mini-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0")],
      "runs with a 2K-token window on this PC"),
-    ("this-machine-linux-epyc-vm",
-     [("phi3-mini-4k-onnx-cpu-int4", "CPU"), ("phi3-mini-4k-ov-int4", "CPU"), ("phi3-mini-4k-ov-int4-cw", "CPU")],
+    ("this-machine-linux-epyc-vm",  # an AMD CPU: Microsoft's ONNX CPU build of Phi-3.5-mini, then its IRs
+     [("phi35-mini-onnx-cpu-int4", "CPU"), ("phi35-mini-ov-int4", "CPU"), ("phi35-mini-ov-int4-cw", "CPU")],
      "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs"),
 ]
 
@@ -80,7 +85,7 @@ def test_npu_driver_missing_is_the_reason_npu_builds_are_rejected():
 def test_npu_library_is_ranked_after_openvino_npu_and_says_why():
     r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(mode="efficient"), ONLINE)
     ids = [c.artifact.id for c in r.candidates]
-    assert ids[0] == "phi3-mini-4k-ov-int4-cw"
+    assert ids[0] == "phi35-mini-ov-int4-cw"  # the NPU-ready build of the better model (quality tier)
     lib = next(c for c in r.candidates if c.artifact.engine == "npu-acceleration-library")
     assert ids.index(lib.artifact.id) > ids.index("phi35-mini-ov-int4-cw")
     assert any("archived upstream" in why for why in lib.reasons)
@@ -246,3 +251,25 @@ def test_an_unknown_device_kind_is_a_rejection_not_an_exception():
     assert not r.candidates
     assert r.rejected and "unknown device 'tpu'" in r.rejected[0].reasons[0]
     assert "auto, cpu, gpu, npu, dml" in r.rejected[0].reasons[0]
+
+
+@pytest.mark.parametrize(("name", "newer", "older", "device"), [
+    ("core-ultra-7-155h-windows", "phi35-mini-ov-int4", "phi3-mini-4k-ov-int4", "GPU.0"),
+    ("core-ultra-9-285k-desktop-rtx4070-windows", "phi35-mini-onnx-gpu-int4", "phi3-mini-4k-onnx-dml-int4",
+     "dml:0:58785"),
+    ("this-machine-linux-epyc-vm", "phi35-mini-onnx-cpu-int4", "phi3-mini-4k-onnx-cpu-int4", "CPU"),
+])
+def test_phi35_mini_ranks_above_phi3_mini_4k_at_the_same_size_and_says_why(name, newer, older, device):
+    r = rank(profile(name), CATALOG, Preference(), ONLINE)
+    order = [(c.artifact.id, c.device_id) for c in r.candidates]
+    assert order.index((newer, device)) < order.index((older, device))
+    new = r.candidates[order.index((newer, device))]
+    assert any(why.startswith("newer model, same size: Phi-3.5-mini") for why in new.reasons)
+
+
+def test_a_converted_model_takes_its_familys_quality_from_the_catalog():
+    art = by_id(CATALOG, "phi35-mini-ov-int4")
+    converted = replace(art, id="converted:phi35", source="local", repo_id="", quality_tier=0, quality_note="",
+                        download_bytes=0)
+    r = rank(profile("this-machine-linux-epyc-vm"), CATALOG + (converted,), Preference(model=converted.id), ONLINE)
+    assert any(why.startswith("newer model, same size") for why in r.candidates[0].reasons)

@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--convert", metavar="SOURCE",
                       help="convert a hub id or a local checkpoint folder (with --to); installs the "
                            "conversion tools on first use (about 1.5 GB)")
-    once.add_argument("--to", choices=["openvino-int4", "openvino-fp16", "openvino-npu", "onnx-int4-cpu",
-                                       "onnx-int4-dml"], help="the format --convert produces")
+    once.add_argument("--to", choices=["openvino-int4", "openvino-fp16", "openvino-npu", "openvino-npu-gq",
+                                       "onnx-int4-cpu", "onnx-int4-dml"], help="the format --convert produces")
     once.add_argument("--setup-only", action="store_true", help="create or refresh .venv and exit")
     once.add_argument("--test", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
                       help="install the test requirements and run the test suite (extra args go to pytest)")

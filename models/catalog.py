@@ -48,6 +48,7 @@ class Artifact:
     kv_bytes_per_token: int = 0
     # How good the model is (not the build), an ordinal from its [[family]] table in catalog.toml, where
     # the sources are; higher is better, 0 = unknown. quality_note says why, in the ranking's reasons.
+    group_size: int = 0  # INT4 weight groups: -1 channel-wise, 128 group-wise; 0 unknown or not INT4 IR
     quality_tier: int = 0
     quality_note: str = ""
 

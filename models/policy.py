@@ -9,7 +9,8 @@ Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
   NPU): it leads when the user asks for efficiency, or on battery under `auto`.
 - A DirectX 12 discrete GPU on Windows favours DirectML INT4 AWQ (section D); OpenVINO's GPU
   plugin serves Intel GPUs; an Intel CPU with nothing else favours OpenVINO INT4 on the CPU.
-- The NPU needs symmetric INT4 weights (section A): only the channel-wise builds list "npu".
+- The NPU needs symmetric INT4 weights (section A): only the channel-wise (cw) and group-wise (gq)
+  builds list "npu"; gq first for accuracy, cw when the user asks for fastest.
 - The Intel NPU Acceleration Library is archived upstream (section C): ranked after OpenVINO.
 - Models rank by their quality tier (catalog.toml [[family]], from the model cards), builds of a model
   by bytes per token, and a shorter window (when memory is short) costs points but beats the embedded model.
@@ -28,6 +29,7 @@ GB = 1_000_000_000
 HEADROOM_PERCENT = 10  # need + 10 % must fit the pool: the OS, the browser and the runtime's buffers
 MIN_WINDOW = 1024  # the shortest window offered when memory is short (powers of two from the artifact's down)
 WINDOW_POINTS = 1.0  # score lost per halving of the window
+CHANNEL_WISE_POINTS = 0.5  # channel-wise INT4: less accurate than group-wise; the NPU's fastest when asked for
 
 # device class -> (speed prior, efficiency prior); see the module docstring
 PRIORS: dict[str, tuple[float, float]] = {
@@ -212,7 +214,7 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
 
 def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
            cached: bool, window: int, window_note: str = "",
-           quality: tuple[int, str] = (0, "")) -> tuple[float, list[str]]:
+           quality: tuple[int, str] = (0, ""), asked_mode: str = "auto") -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
     if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
@@ -248,7 +250,22 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         # (an INT8 build is ~1.8x the bytes of INT4, Phi-3-medium ~3.5x).
         score -= BYTES_PER_TOKEN_WEIGHT * artifact.download_bytes / GB
     if "npu" in artifact.devices and target.kind != "npu":
-        score -= 0.5  # channel-wise builds trade a little accuracy for NPU compatibility
+        score -= 0.5  # NPU builds (symmetric INT4 on every layer) trade a little accuracy for NPU compatibility
+    # OpenVINO's NPU guide: symmetric INT4 with group size 128 for models up to ~5B (its example is
+    # Phi-3.5-mini); channel-wise is the NPU's fastest layout but may lose accuracy. Accuracy first,
+    # unless the user asked for fastest (not `auto` resolving to it).
+    if artifact.group_size == -1:
+        if target.kind == "npu" and asked_mode == "fastest":
+            score += CHANNEL_WISE_POINTS
+            reasons.append("channel-wise INT4: the NPU's fastest layout, first because you asked for fastest "
+                           "(it may lose a little accuracy)")
+        else:
+            score -= CHANNEL_WISE_POINTS
+            reasons.append("channel-wise INT4 may lose accuracy (OpenVINO's NPU guide): ranked after "
+                           "group-wise builds unless you ask for fastest on the NPU")
+    elif artifact.group_size == 128 and target.kind == "npu":
+        reasons.append("symmetric INT4 with group size 128: what OpenVINO's NPU guide recommends for models "
+                       "up to ~5B, more accurate than channel-wise")
     if cached:
         score += 2.0
         reasons.append("already on this PC: no download")
@@ -372,7 +389,7 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
                 rejected.append(Rejection(artifact.id, kind, tuple(short)))
             for t, window, note in fitting:
                 score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note,
-                                        _quality(artifact, catalog))
+                                        _quality(artifact, catalog), pref.mode)
                 candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window))
     candidates.sort(key=lambda c: -c.score)
     return Ranking(tuple(candidates), tuple(rejected), pref, mode)

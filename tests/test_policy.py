@@ -28,12 +28,15 @@ TABLE = [
     # The models are ranked by their quality tier (catalog.toml [[family]]): Phi-3.5-mini, Microsoft's
     # update of Phi-3-mini at the same 3.8B size, now leads each device where the fixed family bonus
     # used to put Phi-3-mini-4k first; on one device the builds of a model then order by bytes per token,
-    # and the channel-wise (NPU) builds trade a little accuracy off the NPU.
-    ("core-ultra-7-155h-windows",  # Phi-3.5-mini INT4, then its channel-wise build, then Phi-3-mini-4k
-     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0"), ("phi3-mini-4k-ov-int4", "GPU.0")],
+    # and the NPU builds trade a little accuracy off the NPU, the channel-wise (cw) one more than the
+    # group-wise (gq) one (OpenVINO's NPU guide: channel-wise may lose accuracy).
+    ("core-ultra-7-155h-windows",  # Phi-3.5-mini INT4, then its NPU builds: group-wise, channel-wise
+     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-gq", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0")],
      "speed first (on AC power)"),
-    ("core-ultra-7-258v-lunar-lake-windows",  # on battery: auto leans efficient, the NPU leads, Phi-3.5 first
-     [("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4-cw", "NPU"), ("phi35-mini-ov-int4", "GPU.0")],
+    # on battery: auto leans efficient, the NPU leads; Phi-3.5-mini first, its group-wise build before the
+    # channel-wise one (accuracy first: the NPU guide's choice up to ~5B; the user did not ask for fastest)
+    ("core-ultra-7-258v-lunar-lake-windows",
+     [("phi35-mini-ov-int4-gq", "NPU"), ("phi35-mini-ov-int4-cw", "NPU"), ("phi3-mini-4k-ov-int4-cw", "NPU")],
      "the NPU wins on power"),
     ("core-ultra-9-285k-desktop-rtx4070-windows",  # DirectML INT4 AWQ on the discrete GPU, Phi-3.5 first
      [("phi35-mini-onnx-gpu-int4", "dml:0:58785"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:58785"),
@@ -48,18 +51,18 @@ TABLE = [
       ("phi3-mini-128k-onnx-dml-int4", "dml:0:41244")],
      "Adreno"),
     ("linux-core-ultra-5-125h-npu-driver-missing",  # as on the 155H: Phi-3.5-mini first on the iGPU
-     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0"), ("phi3-mini-4k-ov-int4", "GPU.0")],
+     [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-gq", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0")],
      "efficiency first (on battery)"),
     # 3.2 GB free of 8 GB: no Phi-3 fits its full 4K window, but the KV cache grows with the chat, so
     # the minis run with a shorter one (the smaller channel-wise builds keep 2K, the others 1K) on the
     # iGPU (on battery: efficiency first); the embedded toy model is not the answer for this laptop.
-    # Phi-3.5-mini's tier outweighs one halving of the window: its 1K INT4 build comes before
-    # Phi-3-mini-4k's 2K channel-wise one.
+    # Phi-3.5-mini's tier outweighs one halving of the window: its 1K INT4 and group-wise builds come
+    # before Phi-3-mini-4k's 2K builds.
     ("laptop-8gb-core-i5-1135g7-windows",
-     [("phi35-mini-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0"), ("phi3-mini-4k-ov-int4-cw", "GPU.0")],
+     [("phi35-mini-ov-int4-cw", "GPU.0"), ("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-gq", "GPU.0")],
      "runs with a 2K-token window on this PC"),
     ("this-machine-linux-epyc-vm",  # an AMD CPU: Microsoft's ONNX CPU build of Phi-3.5-mini, then its IRs
-     [("phi35-mini-onnx-cpu-int4", "CPU"), ("phi35-mini-ov-int4", "CPU"), ("phi35-mini-ov-int4-cw", "CPU")],
+     [("phi35-mini-onnx-cpu-int4", "CPU"), ("phi35-mini-ov-int4", "CPU"), ("phi35-mini-ov-int4-gq", "CPU")],
      "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs"),
 ]
 
@@ -85,7 +88,7 @@ def test_npu_driver_missing_is_the_reason_npu_builds_are_rejected():
 def test_npu_library_is_ranked_after_openvino_npu_and_says_why():
     r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(mode="efficient"), ONLINE)
     ids = [c.artifact.id for c in r.candidates]
-    assert ids[0] == "phi35-mini-ov-int4-cw"  # the NPU-ready build of the better model (quality tier)
+    assert ids[0] == "phi35-mini-ov-int4-gq"  # the better model (quality tier), its more accurate NPU build
     lib = next(c for c in r.candidates if c.artifact.engine == "npu-acceleration-library")
     assert ids.index(lib.artifact.id) > ids.index("phi35-mini-ov-int4-cw")
     assert any("archived upstream" in why for why in lib.reasons)
@@ -273,3 +276,19 @@ def test_a_converted_model_takes_its_familys_quality_from_the_catalog():
                         download_bytes=0)
     r = rank(profile("this-machine-linux-epyc-vm"), CATALOG + (converted,), Preference(model=converted.id), ONLINE)
     assert any(why.startswith("newer model, same size") for why in r.candidates[0].reasons)
+
+
+def test_on_the_npu_the_group_wise_build_comes_first_for_accuracy():
+    lunar = profile("core-ultra-7-258v-lunar-lake-windows")  # on battery: auto is efficient
+    on_ac = replace(lunar, power=PowerInfo(on_battery=False, percent=55.0))  # auto is fastest, not asked for
+    for p in (lunar, on_ac):
+        first = rank(p, CATALOG, Preference(device="npu"), ONLINE).candidates[0]
+        assert (first.artifact.id, first.device_id) == ("phi35-mini-ov-int4-gq", "NPU")
+        assert any("group size 128" in why and "NPU guide" in why for why in first.reasons), first.reasons
+
+
+def test_on_the_npu_the_channel_wise_build_comes_first_when_the_user_asks_for_fastest():
+    r = rank(profile("core-ultra-7-258v-lunar-lake-windows"), CATALOG, Preference(mode="fastest", device="npu"),
+             ONLINE)
+    assert [c.artifact.id for c in r.candidates[:2]] == ["phi35-mini-ov-int4-cw", "phi35-mini-ov-int4-gq"]
+    assert any("channel-wise" in why and "fastest" in why for why in r.candidates[0].reasons)

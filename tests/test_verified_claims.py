@@ -35,7 +35,8 @@ def test_the_file_claims_exactly_the_paths_the_engine_tests_run():
     claimed = {_key(p) for p in verified_paths()}
     run = set(_run_by_the_engine_tests())
     assert not claimed - run, f"claimed but not run by tests/test_engines.py: {sorted(claimed - run)}"
-    assert not run - claimed, f"run by tests/test_engines.py but not in models/verified_paths.json: {sorted(run - claimed)}"
+    missing = sorted(run - claimed)
+    assert not missing, f"run by tests/test_engines.py but not in models/verified_paths.json: {missing}"
 
 
 def test_each_claim_names_the_test_that_runs_it():

@@ -1,4 +1,4 @@
-"""One place for the app's errors. Messages name the fix; the UI turns them into gr.Error."""
+"""One place for the app's errors. Messages name the fix; the UI turns them into gr.Error or an HTTP 4xx."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ class ArtifactUnavailable(AppError, FileNotFoundError):
     """The artifact is not cached and cannot be fetched now."""
 
 
+class HubUnreachable(ArtifactUnavailable):
+    """The network or the hub itself failed: no other download from the hub will work either."""
+
+
+class NotEnoughDisk(ArtifactUnavailable):
+    """Refused before the first byte: this artifact does not fit the disk (a smaller one may)."""
+
+
 class ArtifactIncomplete(AppError, FileNotFoundError):
     """A folder or file is there but lacks what its engine needs."""
 
@@ -20,12 +28,42 @@ class NoUsableArtifact(AppError, RuntimeError):
 
 
 class EngineLoadError(AppError, RuntimeError):
-    """An engine could not load or compile an artifact on a device."""
+    """An engine could not load or compile an artifact on a device.
+
+    `scope` says what the failure rules out: "device" (the device or its driver is missing: every
+    artifact on it would fail the same way) or "artifact" (this artifact: a broken file, too little
+    memory for it; a smaller artifact on the same device may still load).
+    """
+
+    def __init__(self, message: str, scope: str = "artifact"):
+        super().__init__(message)
+        self.scope = scope
+
+
+class EngineError(AppError, RuntimeError):
+    """An engine failed while answering. The message carries the engine's own words."""
 
 
 class PromptTooLong(AppError, ValueError):
     """A single message does not fit the model's context window."""
 
 
-class EngineBusy(AppError, RuntimeError):
-    """The engine serves one generation at a time."""
+class InvalidSampling(AppError, ValueError):
+    """A sampling setting is out of range (temperature, top_p, max_new_tokens, seed, stop)."""
+
+
+class StorageError(AppError, OSError):
+    """A cache folder cannot be written (read-only, full disk)."""
+
+
+def storage_error(err: OSError, what: str, where: object) -> StorageError:
+    """One line for a failed write: what was being written, where, and what to do."""
+    import errno
+
+    if err.errno == errno.ENOSPC:
+        fix = "the disk is full: free some space (or set PHI3PC_HOME to a folder on a bigger disk) and start again"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "the folder is not writable: fix its permissions or set PHI3PC_HOME to a writable folder"
+    else:
+        fix = f"{err.strerror or err}; check the folder, or set PHI3PC_HOME to another one"
+    return StorageError(f"could not write {what} to {where}: {fix}")

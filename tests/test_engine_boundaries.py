@@ -6,54 +6,82 @@ from __future__ import annotations
 import pytest
 
 from models.engines import EngineSpec, Sampling, load
-from models.engines.npu_library import generate_arguments, load_arguments
-from models.engines.onnxruntime_genai import provider_config
+from models.engines.context import Budget, fit_messages
+from models.engines.npu_library import chat_ids, generate_arguments, load_arguments
+from models.engines.onnxruntime_genai import luid_option, provider_config
 from models.engines.openvino_genai import pipeline_config
-from models.errors import EngineLoadError
+from models.errors import EngineLoadError, PromptTooLong
 from models.policy import Availability, Preference, rank
 from tests.test_policy import CATALOG, profile
 
 
-@pytest.mark.parametrize(
-    ("device", "expected"),
-    [
-        ("CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "CACHE_DIR": "/c"}),
-        ("GPU.0", {"PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": "/c"}),
-        ("GPU.1", {"PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": "/c"}),
-        ("NPU", {"MAX_PROMPT_LEN": 3584, "MIN_RESPONSE_LEN": 512, "GENERATE_HINT": "BEST_PERF", "CACHE_DIR": "/c"}),
-    ],
-)
-def test_openvino_configuration_per_device(device, expected):
-    assert pipeline_config(device, 4096, "/c") == expected
+def test_the_npus_compiled_prompt_limit_is_what_trimming_enforces():
+    # On the NPU MAX_PROMPT_LEN is fixed at compile time and a longer prompt throws ("may only process
+    # prompts ... up to N tokens"): the budget must stop at it, not only at the window.
+    config = pipeline_config("NPU", 4096, None)
+    budget = Budget(config["MAX_PROMPT_LEN"] + config["MIN_RESPONSE_LEN"], prompt_limit=config["MAX_PROMPT_LEN"])
+    assert budget.window == 4096
+    assert budget.prompt_max(16) == config["MAX_PROMPT_LEN"]  # a short answer does not lift the prompt limit
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 200} for i in range(41)]
+    kept, notice, used = fit_messages(turns, lambda ms: sum(len(m["content"].split()) for m in ms), budget, 16)
+    assert used <= config["MAX_PROMPT_LEN"] and notice
+    with pytest.raises(PromptTooLong, match=f"at most {config['MAX_PROMPT_LEN']} prompt tokens"):
+        fit_messages([{"role": "user", "content": "word " * 5000}],
+                     lambda ms: sum(len(m["content"].split()) for m in ms), budget, 16)
 
 
 def test_npu_prompt_and_response_lengths_follow_the_window():
     small = pipeline_config("NPU", 1152, None, min_response_len=512)
-    assert small == {"MAX_PROMPT_LEN": 864, "MIN_RESPONSE_LEN": 288, "GENERATE_HINT": "BEST_PERF"}
+    assert small["MAX_PROMPT_LEN"] + small["MIN_RESPONSE_LEN"] == 1152 and small["MIN_RESPONSE_LEN"] == 288
+
+
+def test_the_cpu_runs_in_f32_and_gpus_keep_their_default():
+    # the fp16 IR answers nonsense in bf16 on BF16 CPUs (the engine tests check its answers); GPUs keep f16
+    assert pipeline_config("CPU", 4096, None)["INFERENCE_PRECISION_HINT"] == "f32"
+    assert "INFERENCE_PRECISION_HINT" not in pipeline_config("GPU.1", 4096, None)
 
 
 def test_directml_provider_options_for_the_adapter_the_policy_chose():
     desk = profile("core-ultra-9-285k-desktop-rtx4070-windows")
     first = rank(desk, CATALOG, Preference(), Availability()).candidates[0]
     assert first.device_id == "dml:0:58785"  # the RTX 4070's LUID, High:Low
-    assert provider_config(first.device_id) == ("dml", {"luid": "0:58785"})
-    assert provider_config("dml:1") == ("dml", {"device_index": "1"})
+    # ONNX Runtime GenAI normalises "dml" to "DML" when appending, but files options under the name as
+    # given: options under "dml" land in a second, unused entry (src/config.cpp SetProviderOption).
+    assert provider_config(first.device_id) == ("DML", {"luid": "0:58785"})
+    assert provider_config("dml:1") == ("DML", {"device_index": "1"})
     assert provider_config("cpu") == (None, {})
     with pytest.raises(EngineLoadError, match="CPU or DirectML"):
         provider_config("NPU")
 
 
-def test_directml_on_linux_fails_with_a_clear_message(phi3_models):
-    with pytest.raises(EngineLoadError, match="could not load .* on dml:0"):
+def test_a_luid_low_part_past_2_31_is_passed_as_its_signed_value():
+    # DXGI's LowPart is a DWORD; the DML options parse both halves with std::stol (signed 32-bit on Windows)
+    assert luid_option("0:3221225472") == "0:-1073741824"
+    assert luid_option("1:58785") == "1:58785"
+
+
+def test_directml_on_linux_fails_with_a_clear_message_that_rules_out_the_device(phi3_models):
+    with pytest.raises(EngineLoadError, match="could not load .* on dml:0") as err:
         load(EngineSpec(path=str(phi3_models.exports["onnx-int4-dml"]), engine="onnxruntime-genai",
                         device="dml:0", label="dml build"))
+    assert err.value.scope == "device"  # every DirectML build would fail the same way: skip them all
 
 
 def test_openvino_npu_and_gpu_are_refused_here_with_the_reason(phi3_models):
     for device in ("NPU", "GPU.0"):
-        with pytest.raises(EngineLoadError, match=f"on {device}"):
+        with pytest.raises(EngineLoadError, match=f"on {device}.*its driver is missing") as err:
             load(EngineSpec(path=str(phi3_models.exports["openvino-npu"]), engine="openvino-genai",
                             device=device, label="npu build"))
+        assert err.value.scope == "device"
+
+
+def test_the_npu_library_gets_token_ids_from_transformers_5(phi3_models):
+    # transformers 5 returns a BatchEncoding from apply_chat_template(..., return_tensors="pt") unless
+    # return_dict=False: the adapter would then fail on `.shape`.
+    from transformers import AutoTokenizer
+
+    ids = chat_ids(AutoTokenizer.from_pretrained(phi3_models.hf), [{"role": "user", "content": "Hi"}])
+    assert ids.shape[0] == 1 and ids.shape[-1] > 3
 
 
 def test_npu_library_arguments_are_the_cookbooks():

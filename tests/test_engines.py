@@ -27,10 +27,15 @@ FACTS = [("What is the capital of France?", "Paris"), ("What is the capital of G
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-@pytest.fixture(scope="module", params=list(ENGINES))
-def engine(request, embedded_gguf, phi3_models, app_home):
+def _params():
+    """The embedded GGUF runs in the fast tests; the test-model exports need the conversion tools (slow)."""
+    return [pytest.param(k, marks=() if where == "gguf" else pytest.mark.slow) for k, (_, where, _) in ENGINES.items()]
+
+
+@pytest.fixture(scope="module", params=_params())
+def engine(request, embedded_gguf, app_home):
     kind, where, device = ENGINES[request.param]
-    path = embedded_gguf if where == "gguf" else phi3_models.exports[where]
+    path = embedded_gguf if where == "gguf" else request.getfixturevalue("phi3_models").exports[where]
     eng = load(EngineSpec(path=str(path), engine=kind, device=device, label=request.param, context_length=8192,
                           cache_dir=str(app_home / "compiled" / "tests" / request.param),
                           options={"gguf_keep_ir": where == "gguf"}))
@@ -90,23 +95,24 @@ def test_closing_a_reply_early_stops_generation(engine):
 
 
 def test_a_second_caller_waits_for_the_first(engine):
-    order = []
+    second: list[str] = []
+    done = threading.Event()
 
     def ask():
-        engine.stream(QUESTION, Sampling(max_new_tokens=16)).text()
-        order.append("second")
+        for delta in engine.stream(QUESTION, Sampling(max_new_tokens=32)):
+            second.append(delta)
+        done.set()
 
-    it = iter(engine.stream([{"role": "user", "content": "Tell me about cats."}], Sampling(max_new_tokens=40)))
-    next(it)  # the first generation is running and holds the engine
+    first = iter(engine.stream([{"role": "user", "content": "Tell me about cats."}], Sampling(max_new_tokens=40)))
+    next(first)  # the first generation is running and holds the engine; it is paused here
     t = threading.Thread(target=ask)
     t.start()
-    time.sleep(0.2)
-    assert order == []  # the second one is queued behind the first
-    for _ in it:
-        pass
-    order.append("first")
-    t.join(timeout=30)
-    assert order == ["first", "second"]
+    # Without the engine's lock the second generation would run now and stream while the first is paused.
+    assert not done.wait(1.0) and second == []
+    rest = "".join(first)
+    assert rest  # the first answer went on to its end, undisturbed
+    assert done.wait(30) and "Paris" in "".join(second)
+    t.join()
 
 
 def test_two_turn_chat_remembers_the_first_turn(engine):
@@ -155,6 +161,13 @@ def test_a_single_message_longer_than_the_window_gets_a_clear_error(small_window
     with pytest.raises(PromptTooLong, match="window is 512 tokens"):
         small_window.stream([{"role": "user", "content": "word " * 700}], Sampling(max_new_tokens=32)).text()
     assert "Paris" in small_window.stream(QUESTION, Sampling(max_new_tokens=32)).text()
+
+
+def test_a_stop_string_of_several_tokens_never_shows_its_start(engine):
+    full = engine.stream(QUESTION, Sampling(max_new_tokens=32)).text()
+    assert "capital of" in full
+    cut = engine.stream(QUESTION, Sampling(max_new_tokens=32, stop=("capital of",))).text()
+    assert "capital" not in cut and full.startswith(cut)
 
 
 def test_stop_strings_end_the_answer_before_them(engine):

@@ -7,29 +7,70 @@
 
 One engine serves one generation at a time: `stream` waits for the previous reply to finish
 (callers queue). `cancel()` stops the running generation inside the engine, and closing a
-reply early (a UI that stops iterating) does the same.
+reply early (a UI that stops iterating) does the same. Whatever an engine raises while answering
+reaches the caller as the app's own `EngineError` (or another `AppError`), never as a bare
+RuntimeError; the deltas already yielded stay with the caller.
 """
 
 from __future__ import annotations
 
+import math
+import queue
 import re
+import secrets
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from .context import Message, fit_messages
+from ..errors import AppError, EngineError, InvalidSampling
+from .context import Budget, Message, fit_messages
+
+MAX_SEED = 2**31 - 1  # ONNX Runtime GenAI takes a signed 32-bit seed; OpenVINO GenAI a size_t
+MAX_STOP_STRINGS = 16
+
+
+def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidSampling(f"{name} must be a number, got {value!r}")
+    if value < low or value > high or (low_open and value == low):
+        bound = f"{'more than' if low_open else 'at least'} {low:g} and at most {high:g}"
+        raise InvalidSampling(f"{name} must be {bound}, got {value!r}")
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSampling(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidSampling(f"{name} must be between {low} and {high}, got {value}")
 
 
 @dataclass(frozen=True)
 class Sampling:
+    """How to pick the next tokens. Checked when made: a bad value never reaches an engine."""
+
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 1.0
     top_k: int = 0  # 0: no top-k limit
     max_new_tokens: int = 512
     repetition_penalty: float = 1.0
-    seed: int | None = None
+    seed: int | None = None  # None: a fresh random seed for every request
     stop: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _number("temperature", self.temperature, 0.0, 2.0)
+        _number("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        _integer("top_k", self.top_k, 0, 1_000_000)
+        _integer("max_new_tokens", self.max_new_tokens, 1, 1_000_000)
+        _number("repetition_penalty", self.repetition_penalty, 0.0, 10.0, low_open=True)
+        if self.seed is not None:
+            _integer("seed", self.seed, 0, MAX_SEED)
+        if isinstance(self.stop, str) or not isinstance(self.stop, (tuple, list)):
+            raise InvalidSampling(f"stop must be a list of strings, got {self.stop!r}")
+        if len(self.stop) > MAX_STOP_STRINGS or not all(isinstance(s, str) and s for s in self.stop):
+            raise InvalidSampling(f"stop takes up to {MAX_STOP_STRINGS} non-empty strings, got {list(self.stop)!r}")
+        object.__setattr__(self, "stop", tuple(self.stop))
 
     @property
     def greedy(self) -> bool:
@@ -93,6 +134,7 @@ class Reply:
         self._parts: list[str] = []
         self.stats: ReplyStats | None = None
         self.notices: list[str] = []  # e.g. "older turns were left out to fit the context"
+        self.seed: int | None = None  # the seed a sampled answer used (repeat it with Sampling(seed=...))
 
     def __iter__(self) -> Iterator[str]:
         for delta in self._deltas:
@@ -111,6 +153,83 @@ class Reply:
             close()
 
 
+_DONE = object()
+
+
+def pushed(run: Callable[[Callable[[str], bool]], Any], cancel: threading.Event,
+           name: str = "engine-generate") -> Generator[str, None, Any]:
+    """Push to pull, in one place: `run(emit)` runs in one worker thread and calls `emit(text)` for
+    each piece (emit returns True once the producer should stop); this generator yields the pieces
+    and returns what `run` returned. A consumer that stops early sets `cancel` and waits for the
+    worker; an error in the worker is raised here, after the worker has ended."""
+    chunks: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def emit(text: str) -> bool:
+        chunks.put(text)
+        return cancel.is_set()
+
+    def work() -> None:
+        try:
+            outcome["result"] = run(emit)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
+            outcome["error"] = err
+        finally:
+            chunks.put(_DONE)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    drained = False
+    try:
+        while (item := chunks.get()) is not _DONE:
+            if item:
+                yield item
+        drained = True
+    finally:
+        if not drained:
+            cancel.set()  # a consumer that stops early (Stop button, closed tab) stops the engine
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
+
+
+class StopFilter:
+    """Stop strings for engines that do not handle them: text that could be the start of a stop
+    string is held back until it is clear, so no part of a stop string is ever shown."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self._stops = tuple(s for s in stops if s)
+        self._held = ""
+        self.hit = False
+
+    def feed(self, text: str) -> str:
+        """The text safe to show now; after a stop string, `hit` is set and the rest is dropped."""
+        if self.hit:
+            return ""
+        buf = self._held + text
+        cuts = [i for s in self._stops if (i := buf.find(s)) >= 0]
+        if cuts:
+            self.hit, self._held = True, ""
+            return buf[:min(cuts)]
+        keep = max((n for s in self._stops for n in range(min(len(s) - 1, len(buf)), 0, -1)
+                    if buf.endswith(s[:n])), default=0)
+        self._held = buf[len(buf) - keep:] if keep else ""
+        return buf[:len(buf) - keep]
+
+    def flush(self) -> str:
+        out, self._held = self._held, ""
+        return "" if self.hit else out
+
+
+def engine_words(err: BaseException, limit: int = 400) -> str:
+    """An engine's error on one line. OpenVINO prefixes its messages with source locations
+    ("Exception from src/...cpp:123:"): keep the lines that say something."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not re.match(r"^(Exception from|Check ')", ln)] or lines
+    return " ".join(useful)[:limit] or type(err).__name__
+
+
 class Engine(ABC):
     name: str = "engine"
 
@@ -118,10 +237,16 @@ class Engine(ABC):
         self.spec = spec
         self._busy = threading.Lock()
         self._cancel = threading.Event()
+        self.notices: list[str] = []  # what the user should know about how it loaded
 
     @property
     def device(self) -> str:
         return self.spec.device
+
+    @property
+    def budget(self) -> Budget:
+        """The window this engine holds: the spec's, unless the engine knows a smaller one."""
+        return Budget(self.spec.context_length)
 
     def stream(self, messages: list[Message], sampling: Sampling = Sampling()) -> Reply:
         reply = Reply(iter(()))
@@ -131,11 +256,27 @@ class Engine(ABC):
     def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         with self._busy:  # one generation at a time; the next caller waits here
             self._cancel.clear()
-            messages, notice = fit_messages(messages, self.count_tokens, self.spec.context_length,
-                                            sampling.max_new_tokens)
+            budget = self.budget
+            messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
+                                                           sampling.max_new_tokens)
             if notice:
                 reply.notices.append(notice)
-            yield from self._generate(messages, sampling, reply)
+            answer = budget.answer_tokens(prompt_tokens, sampling.max_new_tokens)
+            if answer < sampling.max_new_tokens:
+                sampling = replace(sampling, max_new_tokens=answer)
+                reply.notices.append(f"The answer could be at most {answer} tokens: the chat fills the rest "
+                                     f"of the {budget.window}-token window.")
+            if not sampling.greedy and sampling.seed is None:
+                sampling = replace(sampling, seed=secrets.randbelow(MAX_SEED))  # sampled answers differ
+            reply.seed = None if sampling.greedy else sampling.seed
+            try:
+                yield from self._generate(messages, sampling, reply)
+            except AppError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any engine's own error becomes the app's, with its words
+                raise EngineError(f"{self.name} failed while answering on {self.device}: {engine_words(err)}. "
+                                  "Ask again; if it happens every time, switch to another model or device.") \
+                    from err
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -146,8 +287,15 @@ class Engine(ABC):
 
     @abstractmethod
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        """Yield deltas for messages that fit the window; set reply.stats before returning;
-        stop soon after self._cancel is set."""
+        """Yield deltas for messages that fit the budget (sampling.max_new_tokens already fits the window
+        and a sampled request always has a seed); set reply.stats before returning; stop soon after
+        self._cancel is set."""
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         pass
+
+
+def finish_reason(cancelled: bool, generated: int, sampling: Sampling) -> str:
+    if generated >= sampling.max_new_tokens:
+        return "length"
+    return "cancelled" if cancelled else "stop"

@@ -1,8 +1,17 @@
-"""Fitting a chat into the model's context window: oldest turns go first, the system prompt stays."""
+"""One budget rule for the context window, used by trimming and by every adapter.
+
+    prompt + answer <= window                       (ONNX Runtime GenAI's max_length, OpenVINO's KV cache)
+    prompt <= prompt_limit                          (the NPU's MAX_PROMPT_LEN, fixed at compile time)
+    answer reserve = min(max_new_tokens, max(64, window // 4))
+
+Trimming drops the oldest turns until the prompt fits `prompt_max`; the answer is then given what is
+left of the window, never more than asked (`answer_tokens`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..errors import PromptTooLong
 
@@ -11,11 +20,26 @@ Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 MIN_ANSWER_TOKENS = 64
 
 
-def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]], int],
-                 context_length: int, max_new_tokens: int) -> tuple[list[Message], str | None]:
-    """Return the messages that fit (prompt + answer budget <= window) and a notice if any were dropped."""
-    answer_budget = min(max_new_tokens, max(MIN_ANSWER_TOKENS, context_length // 4))
-    limit = context_length - answer_budget
+@dataclass(frozen=True)
+class Budget:
+    window: int  # prompt + answer tokens the engine can hold
+    prompt_limit: int | None = None  # a hard limit on the prompt alone (NPU), if the engine has one
+
+    def reserve(self, max_new_tokens: int) -> int:
+        return max(1, min(max_new_tokens, max(MIN_ANSWER_TOKENS, self.window // 4)))
+
+    def prompt_max(self, max_new_tokens: int) -> int:
+        limit = self.window - self.reserve(max_new_tokens)
+        return min(limit, self.prompt_limit) if self.prompt_limit else limit
+
+    def answer_tokens(self, prompt_tokens: int, max_new_tokens: int) -> int:
+        return max(1, min(max_new_tokens, self.window - prompt_tokens))
+
+
+def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]], int], budget: Budget,
+                 max_new_tokens: int) -> tuple[list[Message], str | None, int]:
+    """(messages that fit, a notice if any were dropped, their prompt length in tokens)."""
+    limit = budget.prompt_max(max_new_tokens)
     system = [m for m in messages if m["role"] == "system"][:1]
     turns = [m for m in messages if m["role"] != "system"]
     dropped = 0
@@ -25,9 +49,12 @@ def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]]
         if used <= limit:
             break
         if len(turns) <= 1:
+            hard = f" (this device takes at most {budget.prompt_limit} prompt tokens)" \
+                if budget.prompt_limit and budget.prompt_limit == limit else ""
             raise PromptTooLong(
-                f"The message is {used} tokens with the system prompt; this model's window is {context_length} "
-                f"tokens, {answer_budget} of them kept for the answer. Shorten it to under {limit} tokens."
+                f"The message is {used} tokens with the system prompt; this model's window is {budget.window} "
+                f"tokens, {budget.window - limit} of them kept for the answer{hard}. "
+                f"Shorten it to under {limit} tokens."
             )
         # drop the oldest turn; keep the list starting with a user turn
         turns = turns[1:]
@@ -36,6 +63,6 @@ def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]]
             turns = turns[1:]
             dropped += 1
     if not dropped:
-        return messages, None
+        return messages, None, used
     return kept, (f"The {dropped} oldest message{'s' if dropped > 1 else ''} of this chat no longer fit the "
-                  f"{context_length}-token window and {'were' if dropped > 1 else 'was'} left out.")
+                  f"{budget.window}-token window and {'were' if dropped > 1 else 'was'} left out."), used

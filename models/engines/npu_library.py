@@ -7,12 +7,11 @@ TextIteratorStreamer. The library and torch are imported only when this engine l
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, finish_reason, pushed
 
 DTYPES = ("int4", "int8", "float16")
 
@@ -33,6 +32,13 @@ def generate_arguments(sampling: Sampling) -> dict:
     return args
 
 
+def chat_ids(tokenizer, messages: list[Message]):
+    """transformers 5 returns a BatchEncoding from apply_chat_template(..., return_tensors="pt") unless told
+    return_dict=False; 4.x returns the tensor either way. Pure on the tokenizer: tested here."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                         return_dict=False)
+
+
 class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NPU and the library's wheels
     name = "Intel NPU Acceleration Library"
 
@@ -42,10 +48,10 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
             import intel_npu_acceleration_library as npu_lib
             import torch
             from intel_npu_acceleration_library.compiler import CompilerConfig
-            from transformers import AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+            from transformers import AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextStreamer
         except ImportError as err:
             raise EngineLoadError("the Intel NPU Acceleration Library is not installed (Windows only): "
-                                  f"{err}") from err
+                                  f"{err}", scope="device") from err
         model_id, kwargs = load_arguments(spec)
         dtype = {"int4": npu_lib.int4, "int8": npu_lib.int8, "float16": torch.float16}[kwargs.pop("dtype")]
         try:
@@ -54,47 +60,56 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
             self._tokenizer = AutoTokenizer.from_pretrained(model_id)
         except Exception as err:  # noqa: BLE001 - compile and driver errors
             raise EngineLoadError(f"the NPU library could not compile {spec.label}: {err}") from err
-        self._streamer_cls = TextIteratorStreamer
+        self._torch = torch
         cancel = self._cancel
 
         class Cancelled(StoppingCriteria):
             def __call__(self, *_args, **_kwargs) -> bool:
                 return cancel.is_set()
 
-        self._stopping = StoppingCriteriaList([Cancelled()])
+        class Pushing(TextStreamer):
+            """transformers' own incremental detokeniser; its finished text goes to `emit`."""
 
-    def _ids(self, messages: list[Message]):
-        return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+            def __init__(self, tokenizer, emit):
+                super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+                self._emit = emit
+
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                if text:
+                    self._emit(text)
+
+        self._stopping = StoppingCriteriaList([Cancelled()])
+        self._streamer_cls = Pushing
 
     def count_tokens(self, messages: list[Message]) -> int:
-        return int(self._ids(messages).shape[-1])
+        return int(chat_ids(self._tokenizer, messages).shape[-1])
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        ids = self._ids(messages)
-        streamer = self._streamer_cls(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-        out: dict = {}
+        ids = chat_ids(self._tokenizer, messages)
+        stops = StopFilter(sampling.stop)
         started = time.perf_counter()
+        first: list[float] = []
 
-        def work() -> None:
-            out["ids"] = self._model.generate(ids, streamer=streamer, stopping_criteria=self._stopping,
-                                              **generate_arguments(sampling))
+        def run(emit):
+            def shown(text: str) -> bool:
+                first or first.append(time.perf_counter() - started)
+                emit(stops.feed(text))
+                if stops.hit:
+                    self._cancel.set()  # the stop string ends the generation too
+                return self._cancel.is_set()
 
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        first = None
-        drained = False
-        try:
-            for piece in streamer:
-                first = first or time.perf_counter() - started
-                yield piece
-            drained = True
-        finally:
-            if not drained:
-                self._cancel.set()  # the consumer stopped early: stop the model too
-            worker.join()
+            if sampling.seed is not None:
+                self._torch.manual_seed(sampling.seed)
+            out = self._model.generate(ids, streamer=self._streamer_cls(self._tokenizer, shown),
+                                       stopping_criteria=self._stopping, **generate_arguments(sampling))
+            emit(stops.flush())
+            return out
+
+        out = yield from pushed(run, self._cancel, "npu-library-generate")
         total = time.perf_counter() - started
-        n = int(out["ids"].shape[-1] - ids.shape[-1]) if "ids" in out else 0
-        finish = "cancelled" if self._cancel.is_set() else ("length" if n >= sampling.max_new_tokens else "stop")
-        reply.stats = ReplyStats(self.spec.device, self.spec.label, first or 0.0,
-                                 (n - 1) / (total - first) if first and n > 1 else 0.0,
-                                 int(ids.shape[-1]), n, finish, total)
+        n = int(out.shape[-1] - ids.shape[-1])
+        ttft = first[0] if first else 0.0
+        cancelled = self._cancel.is_set() and not stops.hit
+        reply.stats = ReplyStats(self.spec.device, self.spec.label, ttft,
+                                 (n - 1) / (total - ttft) if ttft and n > 1 else 0.0,
+                                 int(ids.shape[-1]), n, finish_reason(cancelled, n, sampling), total)

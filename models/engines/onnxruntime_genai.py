@@ -8,9 +8,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
+from .context import Budget
+
+# ONNX Runtime GenAI normalises provider names ("dml" -> "DML") when a provider is appended, but
+# looks provider options up by the exact name: options set under "dml" land in a second, unused
+# entry. Use the canonical name for both.
+DML = "DML"
 
 
 def provider_config(device: str) -> tuple[str | None, dict[str, str]]:
@@ -18,7 +25,7 @@ def provider_config(device: str) -> tuple[str | None, dict[str, str]]:
 
     "cpu"/"CPU"     -> no provider appended: ONNX Runtime's CPU execution
     "dml:H:L"       -> DirectML on the adapter with that LUID (DXGI's AdapterLuid, High:Low)
-    "dml:N"         -> DirectML on adapter index N
+    "dml:N"         -> DirectML on hardware adapter index N (software adapters are not counted)
     Provider option names: onnxruntime-genai src/dml/session_options.cpp ("luid", "device_index").
     """
     kind, _, rest = device.partition(":")
@@ -27,8 +34,17 @@ def provider_config(device: str) -> tuple[str | None, dict[str, str]]:
     if kind.lower() != "dml":
         raise EngineLoadError(f"ONNX Runtime GenAI in this app runs on the CPU or DirectML, not {device!r}")
     if rest.count(":") == 1:
-        return "dml", {"luid": rest}
-    return "dml", ({"device_index": rest} if rest else {})
+        return DML, {"luid": luid_option(rest)}
+    return DML, ({"device_index": rest} if rest else {})
+
+
+def luid_option(luid: str) -> str:
+    """DXGI's AdapterLuid is (LONG HighPart, DWORD LowPart); the probe records it as "High:Low" with both
+    parts as read. ONNX Runtime GenAI parses both halves as signed 32-bit numbers: a LowPart of 2**31
+    or more is passed as its signed value."""
+    high, low = (int(x) for x in luid.split(":"))
+    low = low - 2**32 if low >= 2**31 else low
+    return f"{high}:{low}"
 
 
 class OnnxRuntimeGenAIEngine(Engine):
@@ -49,9 +65,18 @@ class OnnxRuntimeGenAIEngine(Engine):
                     config.set_provider_option(provider, key, value)
             self._model = og.Model(config)
             self._tokenizer = og.Tokenizer(self._model)
+            self._window = _native_window(spec.path)
+            self._warm_up()
         except Exception as err:  # noqa: BLE001 - og raises RuntimeError for every load problem
-            raise EngineLoadError(f"ONNX Runtime GenAI could not load {spec.label} on {spec.device}: {err}") from err
-        self._warm_up()
+            words = engine_words(err)
+            # A provider this build of ONNX Runtime GenAI lacks fails every model the same way.
+            missing = provider is not None and ("not been built with" in words or "not available" in words)
+            raise EngineLoadError(f"ONNX Runtime GenAI could not load {spec.label} on {spec.device}: {words}",
+                                  scope="device" if missing else "artifact") from err
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(min(self.spec.context_length, self._window or self.spec.context_length))
 
     def _prompt_ids(self, messages: list[Message]):
         prompt = self._tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
@@ -66,43 +91,39 @@ class OnnxRuntimeGenAIEngine(Engine):
 
     def _params(self, prompt_len: int, sampling: Sampling):
         params = self._og.GeneratorParams(self._model)
+        # the budget rule keeps prompt + max_new_tokens within the window, which max_length must respect
         options = {"max_length": prompt_len + sampling.max_new_tokens, "do_sample": not sampling.greedy,
                    "repetition_penalty": sampling.repetition_penalty}
         if not sampling.greedy:
-            options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or 0)
-            if sampling.seed is not None:
-                options["random_seed"] = sampling.seed
+            options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or 0,
+                           random_seed=sampling.seed)
         params.set_search_options(**options)
         return params
 
     def _run(self, ids, sampling: Sampling, out: dict) -> Iterator[str]:
         generator = self._og.Generator(self._model, self._params(len(ids), sampling))
         stream = self._tokenizer.create_stream()
+        stops = StopFilter(sampling.stop)
         started = time.perf_counter()
-        out.update(prompt=len(ids), generated=0, first=None, finish="stop", text="")
+        out.update(prompt=len(ids), generated=0, first=None, cancelled=False)
         try:
             generator.append_tokens(ids)
             while not generator.is_done():
                 if self._cancel.is_set():
-                    out["finish"] = "cancelled"
+                    out["cancelled"] = True
                     return
                 generator.generate_next_token()
                 out["generated"] += 1
                 if out["first"] is None:
                     out["first"] = time.perf_counter() - started
-                piece = stream.decode(generator.get_next_tokens()[0])
-                if not piece:
-                    continue
-                out["text"] += piece
-                cut = _stop_at(out["text"], sampling.stop)
-                if cut is not None:
-                    keep = len(piece) - (len(out["text"]) - cut)
-                    if keep > 0:
-                        yield piece[:keep]
+                shown = stops.feed(stream.decode(generator.get_next_tokens()[0]))
+                if shown:
+                    yield shown
+                if stops.hit:
                     return
-                yield piece
-            if out["generated"] >= sampling.max_new_tokens:
-                out["finish"] = "length"
+            rest = stops.flush()
+            if rest:
+                yield rest
         finally:
             out["total"] = time.perf_counter() - started
             del generator
@@ -114,7 +135,8 @@ class OnnxRuntimeGenAIEngine(Engine):
         reply.stats = ReplyStats(
             device=self.spec.device, model=self.spec.label, ttft_s=first,
             tokens_per_s=(n - 1) / (total - first) if n > 1 and total > first else 0.0,
-            prompt_tokens=out["prompt"], generated_tokens=n, finish_reason=out["finish"], total_s=total,
+            prompt_tokens=out["prompt"], generated_tokens=n,
+            finish_reason=finish_reason(out["cancelled"], n, sampling), total_s=total,
         )
 
     def close(self) -> None:
@@ -122,6 +144,9 @@ class OnnxRuntimeGenAIEngine(Engine):
         self._model = None
 
 
-def _stop_at(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
-    return min(hits) if hits else None
+def _native_window(path: str) -> int | None:
+    """The model's own window (genai_config.json `model.context_length`): max_length may not exceed it."""
+    try:
+        return int(json.loads((Path(path) / "genai_config.json").read_text())["model"]["context_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

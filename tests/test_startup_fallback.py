@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -51,3 +52,59 @@ def test_impossible_device_and_unknown_model_on_the_command_line(embedded_gguf, 
     assert "no Intel NPU found" in npu.stderr
     unknown = run("--model", "phi-9-ultra")
     assert unknown.returncode == 1 and "neither a catalog id" in unknown.stderr
+
+
+def _only_cpu_here():
+    return MachineProfile.from_json((machines.MACHINES / "this-machine-linux-epyc-vm" / "expected.json").read_text())
+
+
+def test_a_broken_artifact_skips_only_itself_and_the_embedded_model_still_starts(phi3_models, embedded_gguf,
+                                                                                  app_home, catalog, tmp_path):
+    # A cached model that cannot load (here: a truncated IR) must not rule out every other model on
+    # the same device: the embedded model on the same CPU still starts.
+    broken = tmp_path / "broken-ir"
+    shutil.copytree(phi3_models.exports["openvino-int4"], broken)
+    weights = broken / "openvino_model.bin"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    local = local_artifact(str(broken))
+    loaded = start(_only_cpu_here(), catalog + (local,), load_settings(offline=True, home=app_home), Preference())
+    assert loaded.ranking.candidates[0].artifact.id == local.id  # it was the first choice
+    assert loaded.artifact.embedded and loaded.candidate.device_id == "CPU"
+    assert any("broken-ir" in n and "could not start" in n for n in loaded.notices)
+    assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
+
+
+def test_a_device_that_compiles_but_fails_its_first_inference_falls_back(embedded_gguf, app_home, catalog,
+                                                                          monkeypatch):
+    from models.engines.openvino_genai import OpenVinoGenAIEngine
+
+    real_warm_up = OpenVinoGenAIEngine._warm_up
+    calls = []
+
+    def first_inference_fails(self):
+        calls.append(self.spec.path)
+        if len(calls) == 1:
+            raise RuntimeError("ZE_RESULT_ERROR_DEVICE_LOST in the first inference")
+        real_warm_up(self)
+
+    monkeypatch.setattr(OpenVinoGenAIEngine, "_warm_up", first_inference_fails)
+    local = local_artifact(str(embedded_gguf))
+    loaded = start(_only_cpu_here(), catalog + (local,), load_settings(offline=True, home=app_home), Preference())
+    assert len(calls) == 2 and loaded.artifact.embedded
+    assert any("DEVICE_LOST" in n and "could not start" in n for n in loaded.notices)
+
+
+def test_a_damaged_converted_model_is_reported_and_skipped(embedded_gguf, app_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(app_home / "embedded", home / "embedded")
+    damaged = home / "converted" / "phi3-openvino-int4"
+    damaged.mkdir(parents=True)
+    (damaged / ".complete").write_text("microsoft/Phi-3-mini-4k-instruct\nopenvino-int4\n")
+    (damaged / "openvino_model.xml").write_text("<net/>")  # the weights and tokenizer are gone
+    done = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--explain", "--offline"], capture_output=True,
+                          text=True, env=app_env(home), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the converted model" in done.stderr and "damaged and was skipped" in done.stderr
+    assert "openvino_model.bin" in done.stderr  # what is missing
+    assert "smollm2-135m-embedded" in done.stdout  # the ranking is there

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from models.catalog import by_id
+from models.catalog import by_id, load_catalog
 from models.errors import ArtifactIncomplete, ArtifactUnavailable
-from models.policy import Preference
+from models.policy import Preference, rank
 from models.settings import load_settings
 from models.startup import start
 from models.store import DownloadProgress, fetch_hub, hub_cached
 from tests.conftest import CLOSED_ENDPOINT
 from tests.local_hub import LocalHub, repo_from_folder
+from tests.machines import MACHINES
 from tests.test_policy import profile
 
 OV_ID = "phi3-mini-4k-ov-int4"
@@ -22,11 +23,16 @@ ORT_ID = "phi3-mini-4k-onnx-cpu-int4"
 
 @pytest.fixture
 def hub(phi3_models, catalog):
-    ov, ort = by_id(catalog, OV_ID), by_id(catalog, ORT_ID)
-    repos = {
-        ov.repo_id: repo_from_folder(phi3_models.exports["openvino-int4"]),
-        ort.repo_id: repo_from_folder(phi3_models.exports["onnx-int4-cpu"], ort.subfolder),
-    }
+    """The test model under the repo id (and subfolder) of every OpenVINO IR and ONNX Runtime GenAI CPU
+    build in the catalog, so whatever the policy ranks first can be downloaded."""
+    repos: dict[str, dict] = {}
+    for art in catalog:
+        if art.source != "hub" or art.engine not in ("openvino-genai", "onnxruntime-genai") or \
+                art.format not in ("openvino-ir", "onnx-genai") or (art.engine == "onnxruntime-genai"
+                                                                   and "cpu" not in art.devices):
+            continue
+        export = "openvino-int4" if art.format == "openvino-ir" else "onnx-int4-cpu"
+        repos.setdefault(art.repo_id, {}).update(repo_from_folder(phi3_models.exports[export], art.subfolder))
     with LocalHub(repos) as running:
         yield running
 
@@ -103,22 +109,59 @@ def test_not_enough_disk_is_said_before_the_first_byte(hub, catalog, tmp_path):
 
 
 def test_startup_downloads_the_first_choice_from_the_hub(hub, catalog, tmp_path, app_home):
-    # This machine ranks ONNX Runtime GenAI INT4 first (a non-Intel CPU): it is downloaded and runs.
     here = profile("this-machine-linux-epyc-vm")
-    steps = []
     settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
-    loaded = start(here, catalog, settings, Preference(), log=lambda *a: steps.append(a))
-    assert loaded.artifact.id == ORT_ID and not loaded.notices
+    loaded = start(here, catalog, settings, Preference())
+    assert loaded.candidate is loaded.ranking.candidates[0] and not loaded.notices
     assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
 
 
+def _quota(monkeypatch, tmp_path, free: int) -> None:
+    import shutil as real_shutil
+
+    from models import store
+
+    usage = real_shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(store.shutil, "disk_usage", lambda p: usage._replace(free=free))  # a simulated quota
+
+
+def test_a_download_refused_for_disk_space_tries_the_next_smaller_build(hub, catalog, tmp_path, app_home,
+                                                                        monkeypatch):
+    # With 2.5 GB free, every build over ~2.38 GB is refused before its first byte. A refusal for disk
+    # space is not "the hub is down": the next, smaller build is still downloaded and runs.
+    here = profile("this-machine-linux-epyc-vm")
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
+    _quota(monkeypatch, tmp_path, 2_500_000_000)
+    loaded = start(here, catalog, settings, Preference())
+    ranked = [c.artifact for c in loaded.ranking.candidates]
+    fits = next(a for a in ranked if a.download_bytes * 1.05 <= 2_500_000_000)
+    assert ranked[0].download_bytes * 1.05 > 2_500_000_000  # the first choice did not fit
+    assert loaded.artifact.id == fits.id and not loaded.artifact.embedded
+    assert any(ranked[0].id in n and "GB free" in n for n in loaded.notices)
+    assert not any("internet access" in n for n in loaded.notices)
+    assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
+
+
+def test_when_no_build_fits_the_disk_the_notice_says_disk_not_network(hub, catalog, tmp_path, app_home,
+                                                                       monkeypatch):
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
+    _quota(monkeypatch, tmp_path, 300_000_000)
+    loaded = start(profile("this-machine-linux-epyc-vm"), catalog, settings, Preference())
+    assert loaded.artifact.embedded
+    (embedded,) = [n for n in loaded.notices if "not Phi-3" in n]
+    assert "not enough disk space" in embedded and "Free some disk space" in embedded
+    assert "internet access" not in embedded and "cannot be reached" not in embedded
+    assert not [s for s in hub.log if "/resolve/" in s.path]  # nothing was downloaded
+
+
 def test_a_broken_hub_falls_back_to_the_embedded_model_without_more_downloads(hub, catalog, tmp_path, app_home):
-    hub.down = True  # answers, but every request fails
+    hub.down = True  # answers, but every request fails (503)
     settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
     loaded = start(profile("this-machine-linux-epyc-vm"), catalog, settings, Preference())
     assert loaded.artifact.embedded
     assert sum("could not be fetched" in n for n in loaded.notices) == 1  # one failed download, not one per build
-    assert any("not Phi-3" in n for n in loaded.notices)
+    (embedded,) = [n for n in loaded.notices if "not Phi-3" in n]
+    assert "download failed" in embedded and "503" in embedded
 
 
 def test_an_unreachable_hub_says_so(catalog, tmp_path, app_home):
@@ -133,7 +176,12 @@ def test_the_page_downloads_a_model_that_is_not_here_and_switches_to_it(hub, app
 
     from tests.live_app import start_app
 
-    app = start_app(home=app_home, env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")})
+    # A recorded machine, so the first choice is the same on any host: the policy's own answer.
+    recorded = MACHINES / "this-machine-linux-epyc-vm" / "expected.json"
+    first = rank(profile("this-machine-linux-epyc-vm"), load_catalog(), Preference()).candidates[0]
+    assert first.artifact.engine == "onnxruntime-genai"  # so that switching to OpenVINO downloads something new
+    app = start_app("--probe-file", str(recorded), home=app_home,
+                    env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")})
     try:
         assert any("load     ONNX Runtime GenAI on CPU" in line for line in app.lines)  # the first choice, downloaded
         assert not any(s.path.endswith("openvino_model.bin") for s in hub.log)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from models.engines import Sampling
+from models.errors import AppError
 
 from .chat import DEFAULT_SYSTEM_PROMPT, ChatService, Conversation
 
@@ -90,11 +91,16 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         def respond(message: str, conv: Conversation, limit: float, temp: float, system_prompt: str,
                     request: gr.Request):
             owner = request.session_hash or "anonymous"
-            sampling = Sampling(max_new_tokens=int(limit), temperature=float(temp))
+            try:
+                sampling = Sampling(max_new_tokens=int(limit), temperature=float(temp))
+            except (AppError, TypeError, ValueError, OverflowError) as err:
+                gr.Warning(f"Settings: {err}")
+                yield conv.display(), conv, message
+                return
             for update in service.respond(owner, conv, message, sampling, system_prompt):
                 if update.error:
                     gr.Warning(update.error)
-                    yield update.conversation.display(), update.conversation, message
+                    yield update.conversation.display(), update.conversation, update.give_back
                     return
                 yield update.conversation.display(), update.conversation, ""
 

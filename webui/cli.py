@@ -11,16 +11,17 @@ import sys
 import threading
 import time
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
-from capabilities import MachineProfile, load_profile, probe
+from capabilities import MachineProfile, ProfileError, load_profile, probe
 from models import converted, store
 from models.catalog import Artifact, load_catalog
-from models.engines import Sampling
+from models.engines import Sampling, load
 from models.errors import AppError, ArtifactUnavailable
-from models.policy import Availability, Preference, rank
+from models.policy import Availability, Candidate, Preference, rank, required_bytes
 from models.settings import Settings, load_settings
-from models.startup import Loaded, availability, local_artifact, start
+from models.startup import Loaded, availability, local_artifact, spec_for, start
 
 from . import views
 
@@ -53,8 +54,9 @@ def _profile(args: Namespace) -> MachineProfile:
     return profile
 
 
-def _catalog_and_pref(args: Namespace, settings: Settings) -> tuple[tuple[Artifact, ...], Preference]:
-    catalog = load_catalog() + converted.artifacts(settings)
+def _catalog_and_pref(args: Namespace, settings: Settings,
+                      problems: list[str] | None = None) -> tuple[tuple[Artifact, ...], Preference]:
+    catalog = load_catalog() + converted.artifacts(settings, problems)
     model = args.model
     if model and not any(a.id == model for a in catalog):
         if not Path(model).expanduser().exists():
@@ -72,36 +74,71 @@ def _catalog_and_pref(args: Namespace, settings: Settings) -> tuple[tuple[Artifa
 
 
 def run(args: Namespace, setup_seconds: float = 0.0) -> int:
+    """Every user error, bad file or unavailable resource ends in one line and a non-zero exit:
+    2 for what was given on the command line (a flag, a profile file), 1 for the rest."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    _safe_console()
     if setup_seconds:
         step("set-up", setup_seconds, "environment ready")
+    try:
+        return _run(args)
+    except ProfileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except AppError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a cache folder that cannot be written, a device that went away
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"error: {err.strerror or err}{where}. Check that folder, or set PHI3PC_HOME to another one.",
+              file=sys.stderr)
+        return 1
+
+
+def _safe_console() -> None:
+    """An answer piped to a file on Windows would be written in the ANSI code page and raise on the first
+    character it lacks: write UTF-8 to pipes and files, and replace what a console cannot show."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            if stream.isatty():
+                reconfigure(errors="replace")
+            else:
+                reconfigure(encoding="utf-8", errors="replace")
+        except (OSError, ValueError):
+            pass
+
+
+def _run(args: Namespace) -> int:
     if args.convert or args.to:
         return _convert(args)
     if args.probe:
         profile = load_profile(args.probe_file) if args.probe_file else probe()
         print(profile.to_json())
         return 0
-    try:
-        profile = _profile(args)
-        settings = load_settings(offline=args.offline)
-        catalog, pref = _catalog_and_pref(args, settings)
-        if args.explain:
-            if args.probe_file:
-                # Another machine: its cache and network are unknown here. Explain what it would pick
-                # with the hub reachable and nothing downloaded yet.
-                print("note: recorded machine: assuming it can reach the Hugging Face Hub and has nothing "
-                      "cached", file=sys.stderr)
-                avail = Availability(offline=args.offline)
-            else:
-                avail = availability(catalog, settings)
-            ranking = rank(profile, catalog, pref, avail)
-            print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
-            return 0
-        loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())
-    except AppError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for notice in loaded.notices:
+    profile = _profile(args)
+    settings = load_settings(offline=args.offline)
+    problems: list[str] = []
+    catalog, pref = _catalog_and_pref(args, settings, problems)
+    for problem in problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if args.explain:
+        if args.probe_file:
+            # Another machine: its cache and network are unknown here. Explain what it would pick
+            # with the hub reachable and nothing downloaded yet.
+            print("note: recorded machine: assuming it can reach the Hugging Face Hub and has nothing "
+                  "cached", file=sys.stderr)
+            avail = Availability(offline=args.offline)
+        else:
+            avail = availability(catalog, settings)
+        ranking = rank(profile, catalog, pref, avail)
+        print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
+        return 0
+    loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())
+    loaded.notices[:0] = problems
+    for notice in loaded.notices[len(problems):]:
         print(f"note: {notice}", file=sys.stderr)
     if args.ask is not None:
         return _ask(loaded, args.ask, args.max_new_tokens)
@@ -116,8 +153,8 @@ def _convert(args: Namespace) -> int:
     t = time.perf_counter()
     try:
         out = converted.run(args.convert, args.to, settings, log=lambda m: print(m, file=sys.stderr, flush=True))
-    except (AppError, subprocess.CalledProcessError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except subprocess.CalledProcessError as err:
+        print(f"error: installing the conversion tools failed ({err}); see the lines above", file=sys.stderr)
         return 1
     step("convert", time.perf_counter() - t, str(out))
     print(f"converted:{out.name}")
@@ -126,7 +163,11 @@ def _convert(args: Namespace) -> int:
 
 
 def _ask(loaded: Loaded, prompt: str, max_new_tokens: int) -> int:
-    reply = loaded.engine.stream([{"role": "user", "content": prompt}], Sampling(max_new_tokens=max_new_tokens))
+    try:
+        reply = loaded.engine.stream([{"role": "user", "content": prompt}], Sampling(max_new_tokens=max_new_tokens))
+    except AppError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         for delta in reply:
             print(delta, end="", flush=True)
@@ -158,9 +199,21 @@ def _running_text(loaded: Loaded) -> str:
     return f"{c.artifact.name} on {c.device_name} with {loaded.engine.name}"
 
 
+def _available_now(profile: MachineProfile, recorded: bool) -> int:
+    if recorded:
+        return profile.memory.available_bytes  # a recorded machine's memory, as recorded
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
 def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifact, ...], base: Preference,
-             service):
-    """The page's preference controls: re-rank, and load the new first choice in place of the old engine."""
+             service, running: dict, recorded: bool = False):
+    """The page's preference controls: re-rank, and load the new first choice in place of the old engine.
+
+    `running["loaded"]` is the Loaded being served. A switch ranks with the memory free now plus what the
+    running model will give back; when the new one does not fit beside it, the running one is unloaded
+    first (and reloaded if nothing new can start)."""
     from .app import Chooser
 
     reach = store.hub_reachable(settings)  # once: a dropdown change must not wait on the network
@@ -173,8 +226,31 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
         return views.explain_markdown(ranking)
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
-        loaded = start(profile, catalog, settings, pref_for(mode, device, model), log=step, progress=progress)
-        service.swap(loaded.engine).close()
+        old: Loaded = running["loaded"]
+        held = required_bytes(old.artifact)
+        free = _available_now(profile, recorded)
+        now = replace(profile, memory=replace(profile.memory, available_bytes=free + held))
+
+        def before_load(candidate: Candidate) -> str | None:
+            if service.engine is None or required_bytes(candidate.artifact) <= _available_now(profile, recorded):
+                return None
+            service.release()
+            return (f"Unloaded {old.candidate.label} first: it and {candidate.label} do not both fit in memory "
+                    "(the chat was kept).")
+
+        try:
+            loaded = start(now, catalog, settings, pref_for(mode, device, model), log=step, progress=progress,
+                           before_load=before_load)
+        except AppError as err:
+            if service.engine is None:  # unloaded for nothing: bring the old model back
+                back = load(spec_for(old.candidate, Path(old.engine.spec.path), settings))
+                service.swap(back)
+                running["loaded"] = Loaded(back, old.candidate, old.ranking, old.notices)
+            raise AppError(f"{err} Still running {_running_text(running['loaded'])}.") from err
+        previous = service.swap(loaded.engine)
+        if previous is not None:
+            previous.close()
+        running["loaded"] = loaded
         return _running_text(loaded), tuple(loaded.notices)
 
     models = (("auto: let the app choose", "auto"),) + tuple(
@@ -194,10 +270,16 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     if port != args.port:
         print(f"note: port {args.port} is taken; using {port}")
     service = ChatService(loaded.engine)
-    app = build_app(service, page_info(profile, loaded), _chooser(profile, settings, catalog, pref, service))
+    running = {"loaded": loaded}
+    chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file))
+    app = build_app(service, page_info(profile, loaded), chooser)
     app.queue(default_concurrency_limit=1)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-               **launch_kwargs())
+    try:
+        app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                   **launch_kwargs())
+    except OSError as err:  # taken by another program between the check and the bind
+        service.release()
+        raise AppError(f"port {port} on {host} could not be opened ({err}); start again, or pass --port") from err
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     step("ready", time.perf_counter() - t, url)
     if args.lan:
@@ -219,5 +301,5 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     finally:
         print("\nStopping ...", flush=True)
         app.close()
-        loaded.engine.close()
+        service.release()  # the engine running now, which a switch may have changed
     return 0

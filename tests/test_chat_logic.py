@@ -74,3 +74,37 @@ def test_stop_only_stops_the_callers_own_generation():
     rest = list(stream)
     assert "stopped" in rest[-1].conversation.turns[-1].figures
     assert len(rest[-1].conversation.turns[-1].content.split()) < 50
+
+
+class FailingMidway(RecordingEngine):
+    """Streams two words, then fails the way an engine does (the seam turns it into EngineError)."""
+
+    def _generate(self, messages, sampling, reply: Reply):
+        self.calls.append(messages)
+        yield "Half "
+        yield "an answer"
+        if len(self.calls) == 1:
+            raise RuntimeError("ZE_RESULT_ERROR_DEVICE_LOST")
+        reply.stats = ReplyStats("CPU", "fake", 0.05, 20.0, 7, 2, "stop", 0.2)
+
+
+def test_an_engine_failing_mid_answer_keeps_the_partial_answer_marked_and_the_next_question_works():
+    engine = FailingMidway()
+    service = ChatService(engine)
+    updates = list(service.respond("me", Conversation(), "Tell me", Sampling()))
+    final = updates[-1]
+    assert final.error.startswith("fake failed while answering on CPU: ZE_RESULT_ERROR_DEVICE_LOST")
+    assert final.give_back == ""  # the question was answered in part: it is not handed back
+    last = final.conversation.turns[-1]
+    assert last.content == "Half an answer" and last.figures.startswith("cut off:")
+    again = list(service.respond("me", final.conversation, "Again?", Sampling()))
+    assert not again[-1].error and again[-1].conversation.turns[-1].content == "Half an answer"
+
+
+def test_while_the_model_is_switched_a_question_is_given_back_with_a_reason():
+    engine = RecordingEngine()
+    service = ChatService(engine)
+    assert service.release() is engine
+    (update,) = service.respond("me", Conversation(), "Hello?", Sampling())
+    assert "being switched" in update.error and update.give_back == "Hello?" and not engine.calls
+    assert service.cancel("me") is False

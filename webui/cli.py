@@ -227,12 +227,13 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
         old: Loaded = running["loaded"]
-        held = required_bytes(old.artifact)
+        held = required_bytes(old.artifact, old.candidate.context_length)
         free = _available_now(profile, recorded)
         now = replace(profile, memory=replace(profile.memory, available_bytes=free + held))
 
         def before_load(candidate: Candidate) -> str | None:
-            if service.engine is None or required_bytes(candidate.artifact) <= _available_now(profile, recorded):
+            need = required_bytes(candidate.artifact, candidate.context_length)
+            if service.engine is None or need <= _available_now(profile, recorded):
                 return None
             service.release()
             return (f"Unloaded {old.candidate.label} first: it and {candidate.label} do not both fit in memory "

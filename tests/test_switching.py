@@ -1,0 +1,67 @@
+"""Switching models from the page: memory is counted with what the running model gives back, the running
+model is unloaded first when both do not fit (and brought back if the new one fails), and the engine that
+runs last is the one closed at exit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from capabilities import MachineProfile
+from models.engines import Sampling
+from models.errors import AppError
+from models.policy import Preference, required_bytes
+from models.settings import load_settings
+from models.startup import local_artifact, start
+from tests import machines
+from webui.chat import ChatService, Conversation
+from webui.cli import _chooser
+
+QUESTION = "What is the capital of France?"
+
+
+def _answer(service: ChatService) -> str:
+    *_, last = service.respond("me", Conversation(), QUESTION, Sampling(max_new_tokens=32))
+    return last.conversation.turns[-1].content
+
+
+@pytest.fixture
+def setting(embedded_gguf, app_home, catalog):
+    recorded = MachineProfile.from_json(
+        (machines.MACHINES / "this-machine-linux-epyc-vm" / "expected.json").read_text())
+    settings = load_settings(offline=True, home=app_home)
+    first = start(recorded, catalog, settings, Preference())
+    held = required_bytes(first.artifact, first.candidate.context_length)
+    # free memory as recorded: just what the running model needs again, no more
+    profile = replace(recorded, memory=replace(recorded.memory, available_bytes=held))
+    service = ChatService(first.engine)
+    running = {"loaded": first}
+    yield profile, settings, held, service, running, first
+    service.release()
+
+
+def test_a_model_that_fits_only_without_the_running_one_is_loaded_after_unloading_it(setting, catalog,
+                                                                                     embedded_gguf):
+    profile, settings, held, service, running, first = setting
+    bigger = replace(local_artifact(str(embedded_gguf)), id="local:bigger",
+                     run_memory_bytes=int((held + held // 2) / 1.1))  # fits in free + held, not in free alone
+    chooser = _chooser(profile, settings, catalog + (bigger,), Preference(), service, running, recorded=True)
+    text, notices = chooser.switch("auto", "auto", "local:bigger")
+    assert text.startswith(bigger.name)
+    assert any(n.startswith("Unloaded ") and "do not both fit in memory" in n for n in notices)
+    assert first.engine._pipe is None  # the old engine was closed before the new one loaded
+    assert running["loaded"].artifact.id == "local:bigger" and service.engine is running["loaded"].engine
+    assert "Paris" in _answer(service)
+
+
+def test_when_the_new_model_fails_after_unloading_the_old_one_comes_back(setting, catalog, tmp_path):
+    profile, settings, held, service, running, first = setting
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + b"\x00" * 4096)  # not a model
+    broken = replace(local_artifact(str(junk)), run_memory_bytes=int((held + held // 2) / 1.1))
+    chooser = _chooser(profile, settings, catalog + (broken,), Preference(), service, running, recorded=True)
+    with pytest.raises(AppError, match="could not start.*Still running SmolLM2-135M"):
+        chooser.switch("auto", "auto", broken.id)
+    assert service.engine is not None and running["loaded"].artifact.embedded
+    assert "Paris" in _answer(service)

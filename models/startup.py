@@ -12,7 +12,7 @@ from capabilities import MachineProfile
 from . import store
 from .catalog import Artifact
 from .engines import Engine, EngineSpec, load
-from .errors import AppError, HubUnreachable, NoUsableArtifact, NotEnoughDisk
+from .errors import AppError, HubUnreachable, NotEnoughDisk, NoUsableArtifact
 from .formats import detect
 from .policy import Availability, Candidate, Preference, Ranking, rank
 from .settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from models.engines import EngineSpec, Sampling, load
 from models.engines.base import StopFilter, pushed
 from models.errors import EngineError, InvalidSampling
-from tests.test_engines import ENGINES
+from tests.test_engines import engine_params, open_engine
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -81,14 +81,9 @@ def test_stop_strings_never_show_their_first_part():
     assert "".join(f.feed(p) for p in ["a #", "b"]) + f.flush() == "a #b"  # a false start is shown in the end
 
 
-@pytest.fixture(params=[pytest.param(k, marks=() if w == "gguf" else pytest.mark.slow)
-                        for k, (_, w, _) in ENGINES.items()])
+@pytest.fixture(params=engine_params())
 def any_engine(request, embedded_gguf, app_home):
-    kind, where, device = ENGINES[request.param]
-    path = embedded_gguf if where == "gguf" else request.getfixturevalue("phi3_models").exports[where]
-    eng = load(EngineSpec(path=str(path), engine=kind, device=device, label=request.param, context_length=512,
-                          cache_dir=str(app_home / "compiled" / "tests-budget" / request.param),
-                          options={"gguf_keep_ir": where == "gguf"}))
+    eng = open_engine(request, embedded_gguf, app_home, context_length=512)
     yield eng
     eng.close()
 

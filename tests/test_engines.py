@@ -27,18 +27,24 @@ FACTS = [("What is the capital of France?", "Paris"), ("What is the capital of G
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def _params():
+def engine_params():
     """The embedded GGUF runs in the fast tests; the test-model exports need the conversion tools (slow)."""
     return [pytest.param(k, marks=() if where == "gguf" else pytest.mark.slow) for k, (_, where, _) in ENGINES.items()]
 
 
-@pytest.fixture(scope="module", params=_params())
-def engine(request, embedded_gguf, app_home):
+def open_engine(request, embedded_gguf, app_home, context_length: int = 8192):
+    """The engine named by request.param, on its real model; the caller closes it."""
     kind, where, device = ENGINES[request.param]
     path = embedded_gguf if where == "gguf" else request.getfixturevalue("phi3_models").exports[where]
-    eng = load(EngineSpec(path=str(path), engine=kind, device=device, label=request.param, context_length=8192,
-                          cache_dir=str(app_home / "compiled" / "tests" / request.param),
-                          options={"gguf_keep_ir": where == "gguf"}))
+    return load(EngineSpec(path=str(path), engine=kind, device=device, label=request.param,
+                           context_length=context_length,
+                           cache_dir=str(app_home / "compiled" / f"tests-{context_length}" / request.param),
+                           options={"gguf_keep_ir": where == "gguf"}))
+
+
+@pytest.fixture(scope="module", params=engine_params())
+def engine(request, embedded_gguf, app_home):
+    eng = open_engine(request, embedded_gguf, app_home)
     yield eng
     eng.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,28 +35,133 @@ def venv_python(venv: Path = VENV, windows: bool | None = None) -> Path:
     return venv / "bin" / "python"
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 
 
-def ensure_environment(with_tests: bool = False) -> Path:
-    """Create `.venv` when missing; (re)install each requirements file whose hash changed."""
+def _logical_lines(text: str) -> list[str]:
+    """Requirement-file lines as pip reads them: backslash continuations joined, comments dropped."""
+    lines, pending = [], ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line = re.sub(r"(^|\s)#.*$", "", pending + raw).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    return lines
+
+
+def _included(line: str) -> str | None:
+    """The file a `-r`/`--requirement`/`-c`/`--constraint` line names, else None."""
+    first, _, rest = line.partition(" ")
+    for option in INCLUDE_OPTIONS:
+        if first == option:
+            return rest.strip() or None
+        if option.startswith("--") and first.startswith(option + "="):
+            return first[len(option) + 1:]
+        if not option.startswith("--") and first.startswith(option):
+            return first[len(option):]
+    return None
+
+
+def requirement_files(req: Path) -> list[Path]:
+    """The file, then every file it includes (-r, -c), recursively, each once; paths relative to the includer."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        key = path.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        found.append(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            return  # missing: still part of the digest, and pip will say so
+        for line in _logical_lines(text):
+            name = _included(line)
+            if name and "://" not in name:
+                visit(path.parent / name)
+
+    visit(req)
+    return found
+
+
+def requirements_digest(req: Path) -> str:
+    """SHA-256 of a requirements file together with every file it includes, so a change in any reinstalls."""
+    h = hashlib.sha256()
+    for path in requirement_files(req):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"(missing)"
+        h.update(f"{os.path.relpath(path, req.parent)}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def selects_slow_tests(pytest_args: list[str]) -> bool:
+    """Could this pytest run select a test marked slow? Only `-m EXPR` deselects (the last -m wins, as in pytest).
+
+    EXPR is pytest's marker grammar (and, or, not, parentheses, names): it selects slow tests when it is
+    true for some test marked slow, whatever its other markers. Anything not understood counts as yes.
+    """
+    expr = None
+    args = iter(pytest_args)
+    for arg in args:
+        if arg == "-m":
+            expr = next(args, None)
+        elif arg.startswith("-m"):
+            expr = arg[2:].removeprefix("=")
+    if expr is None:
+        return True
+    keywords = ("(", ")", "and", "or", "not")
+    tokens = re.findall(r"[()]|[^\s()]+", expr)
+    others = sorted({t for t in tokens if t not in keywords and t != "slow"})
+    if not tokens or len(others) > 10 or not all(re.fullmatch(r"[\w:.+/\\-]+", t) for t in others):
+        return True
+    code = " ".join(t if t in keywords else f"m[{t!r}]" for t in tokens)
+    try:
+        compiled = compile(code, "<-m>", "eval")
+    except SyntaxError:
+        return True
+    for bits in range(1 << len(others)):
+        marks = {name: bool(bits >> i & 1) for i, name in enumerate(others)} | {"slow": True}
+        if eval(compiled, {"__builtins__": {}}, {"m": marks}):  # noqa: S307 - built from checked tokens only
+            return True
+    return False
+
+
+def setup_files(test_args: list[str] | None) -> list[str]:
+    """The requirements files to install: the app's; for --test the test tools, and the conversion tools
+    (PyTorch, about 1.5 GB) only when the run can select the slow tests that build the test model."""
+    names = ["requirements.txt"]
+    if test_args is not None:
+        names.append("requirements-test.txt")
+        if selects_slow_tests(test_args):
+            names.append("requirements-convert.txt")
+    return names
+
+
+def ensure_environment(test_args: list[str] | None = None) -> Path:
+    """Create `.venv` when missing; (re)install each requirements file whose hash (with its includes) changed."""
     python = venv_python()
     if not python.exists():
         print(f"set-up: creating {VENV} (first run only)", flush=True)
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    names = ["requirements.txt"] + (["requirements-test.txt"] if with_tests else [])
-    for name in names:
+    for name in setup_files(test_args):
         req = ROOT / name
         stamp = VENV / f".stamp-{name}.sha256"
-        want = _digest(req)
+        want = requirements_digest(req)
         if stamp.exists() and stamp.read_text().strip() == want:
             continue
         print(f"set-up: installing {name} into .venv (only when it changes) ...", flush=True)
         subprocess.check_call(
             [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(req)]
         )
-        if name == "requirements-test.txt":
+        if name == "requirements-convert.txt":
             # optimum-intel may pull a torchvision that breaks every transformers import next to the
             # pinned CPU torch ("operator torchvision::nms does not exist"); text models do not need it.
             subprocess.call([str(python), "-m", "pip", "uninstall", "-y", "-q", "torchvision"],
@@ -64,11 +170,25 @@ def ensure_environment(with_tests: bool = False) -> Path:
     return python
 
 
-def reexec_in_venv(python: Path, argv: list[str], setup_seconds: float) -> None:
+def run_child(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Run a child in this console and return its exit code.
+
+    Ctrl-C reaches the child as well (the console, or the terminal's process group, signals both): the
+    child stops in its own way, and this process keeps waiting for it instead of dying with a traceback.
+    """
+    child = subprocess.Popen(args, env=env, cwd=cwd)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+def reexec_in_venv(python: Path, argv: list[str], setup_seconds: float, windows: bool | None = None) -> None:
     env = dict(os.environ, **{INSIDE_FLAG: "1", SETUP_SECONDS: f"{setup_seconds:.3f}"})
     args = [str(python), str(Path(__file__).resolve()), *argv]
-    if os.name == "nt":  # execv on Windows detaches from the console; wait instead
-        sys.exit(subprocess.call(args, env=env))
+    if os.name == "nt" if windows is None else windows:  # execv on Windows detaches from the console: wait
+        sys.exit(run_child(args, env=env))
     os.execve(str(python), args, env)
 
 
@@ -119,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get(INSIDE_FLAG) and not os.environ.get("PHI3PC_NO_VENV"):
         started = time.perf_counter()
         try:
-            python = ensure_environment(with_tests)
+            python = ensure_environment(args.test)
         except subprocess.CalledProcessError as err:
             print(f"set-up failed: {err}. Fix the message above and run launch.py again.")
             return 1
@@ -133,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{VENV} is ready")
         return 0
     if with_tests:
-        return subprocess.call([sys.executable, "-m", "pytest", *args.test], cwd=ROOT)
+        return run_child([sys.executable, "-m", "pytest", *args.test], cwd=ROOT)
     from webui.cli import run  # noqa: PLC0415 - only importable inside the environment
 
     try:

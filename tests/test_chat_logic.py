@@ -108,3 +108,43 @@ def test_while_the_model_is_switched_a_question_is_given_back_with_a_reason():
     (update,) = service.respond("me", Conversation(), "Hello?", Sampling())
     assert "being switched" in update.error and update.give_back == "Hello?" and not engine.calls
     assert service.cancel("me") is False
+
+
+class Paused(RecordingEngine):
+    """Streams one word, then waits until released: an answer that holds the engine."""
+
+    def __init__(self):
+        super().__init__()
+        import threading
+
+        self.go = threading.Event()
+
+    def _generate(self, messages, sampling, reply: Reply):
+        self.calls.append(messages)
+        yield "first "
+        self.go.wait(10)
+        yield "done"
+        reply.stats = ReplyStats("CPU", "fake", 0.05, 20.0, 7, 2, "stop", 0.2)
+
+
+def test_waiting_callers_see_their_place_a_full_queue_is_refused_and_a_leaver_frees_its_place():
+    from webui.chat import QueueFull
+
+    engine = Paused()
+    service = ChatService(engine, max_queue=2)
+    running = service.ask("a", [{"role": "user", "content": "q"}], Sampling())
+    assert next(running).delta == "first "  # "a" holds the engine
+    b = service.ask("b", [{"role": "user", "content": "q"}], Sampling())
+    c = service.ask("c", [{"role": "user", "content": "q"}], Sampling())
+    assert next(b).position == 1 and next(c).position == 2
+    d = service.ask("d", [{"role": "user", "content": "q"}], Sampling())
+    try:
+        next(d)
+        raise AssertionError("a third waiter should be refused: the queue holds two")
+    except QueueFull as err:
+        assert "2 places" in str(err) and err.retry_after_s > 0
+    b.close()  # "b" went away while waiting: its place is free at once
+    assert service.queue_length() == 1 and next(c).position == 1
+    engine.go.set()
+    assert [e.delta for e in running if e.delta] == ["done"]
+    assert [e.delta for e in c if e.delta] == ["first ", "done"]  # "c" is served next

@@ -90,7 +90,8 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
 
         def respond(message: str, conv: Conversation, limit: float, temp: float, system_prompt: str,
                     request: gr.Request):
-            owner = request.session_hash or "anonymous"
+            conv = conv.owned()
+            owner = conv.owner
             try:
                 sampling = Sampling(max_new_tokens=int(limit), temperature=float(temp))
             except (AppError, TypeError, ValueError, OverflowError) as err:
@@ -98,20 +99,30 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                 yield conv.display(), conv, message
                 return
             for update in service.respond(owner, conv, message, sampling, system_prompt):
+                if update.position:  # waiting behind other people's answers (the page and the API share one queue)
+                    waiting = conv.display() + [{"role": "user", "content": message.strip()}, {
+                        "role": "assistant", "content": f"Waiting: {update.position} "
+                        f"answer{'s' if update.position > 1 else ''} before yours..."}]
+                    yield waiting, conv, ""
+                    continue
                 if update.error:
                     gr.Warning(update.error)
                     yield update.conversation.display(), update.conversation, update.give_back
                     return
                 yield update.conversation.display(), update.conversation, ""
 
-        def stop_mine(request: gr.Request) -> None:
-            service.cancel(request.session_hash or "anonymous")
+        def stop_mine(conv: Conversation) -> None:
+            if conv.owner:  # the owner secret lives in this tab's server-side state: nobody else's Stop reaches it
+                service.cancel(conv.owner)
 
         inputs = [box, conversation, max_tokens, temperature, system]
         outputs = [chatbot, conversation, box]
-        box.submit(respond, inputs, outputs, api_name="chat", concurrency_limit=1)
-        send.click(respond, inputs, outputs, api_name=False, concurrency_limit=1)
-        stop.click(stop_mine, None, None, api_name="stop", queue=False)
+        # Gradio hands every question to the chat service at once; its own queue orders them (and the
+        # API's), shows each waiting user their place, and refuses politely when full.
+        limit = service.max_queue + 1
+        box.submit(respond, inputs, outputs, api_name="chat", concurrency_limit=limit)
+        send.click(respond, inputs, outputs, api_name=False, concurrency_limit=limit)
+        stop.click(stop_mine, [conversation], None, api_name="stop", queue=False)
         clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False, queue=False)
         if chooser is not None:
             def do_switch(m: str, d: str, mid: str, progress=gr.Progress()):

@@ -6,11 +6,12 @@ figures line under each answer, the model never reads it.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from models.engines import Engine, Sampling
+from models.engines import Engine, Reply, Sampling
 from models.errors import AppError
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and accurately."
@@ -26,6 +27,12 @@ class Turn:
 @dataclass
 class Conversation:
     turns: list[Turn] = field(default_factory=list)
+    # who may stop this chat's answer: a secret made on the server at the first question and kept in the
+    # page's server-side state, so it cannot be forged the way a client-chosen session id can
+    owner: str = ""
+
+    def owned(self) -> Conversation:
+        return self if self.owner else Conversation(list(self.turns), secrets.token_urlsafe(16))
 
     def engine_messages(self, system_prompt: str) -> list[dict]:
         head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
@@ -46,76 +53,161 @@ class Update:
     error: str = ""  # shown as a warning
     done: bool = False
     give_back: str = ""  # the message goes back into the box: nothing of it was answered
+    position: int = 0  # > 0 while waiting: how many answers come before this one
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a caller of `ask` sees: its place in the queue, then text, then the finished reply."""
+
+    position: int = 0  # > 0: still waiting, this many answers come first
+    delta: str = ""
+    reply: Reply | None = None  # on the last event
+
+
+class QueueFull(AppError, RuntimeError):
+    """Every place in the wait queue is taken: ask again in a little while."""
+
+    def __init__(self, message: str, retry_after_s: int = 10):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+_SWITCH = object()  # holds the turn while the engine is replaced
 
 
 class ChatService:
-    """Runs chats on one engine. Stop only stops the caller's own generation.
+    """Runs chats on one engine for everyone: the page and the API share its queue. Stop only stops the
+    caller's own generation.
 
-    Concurrency: `_turn` is held for the whole of one answer (one answer at a time; others wait),
-    and by `swap`/`release`, so the engine never changes under a running answer. `_lock` guards
-    `_owner`, the session whose answer is running, so a Stop from anyone else does nothing.
+    Concurrency, all under `_cond`: `_holder` is whoever has the engine now (an answer's owner, or the
+    switch); `_waiting` are the tickets in line, first come first served, at most `max_queue` of them.
+    A waiter that goes away (a closed tab, a dropped API client) leaves the line at once. `swap` and
+    `release` wait for the running answer, then hold the turn while the engine changes. `cancel(owner)`
+    reaches the engine only when `owner` holds the turn.
     """
 
-    def __init__(self, engine: Engine | None):
+    def __init__(self, engine: Engine | None, max_queue: int = 16):
         self.engine = engine
-        self._owner: str | None = None
-        self._lock = threading.Lock()  # guards _owner
-        self._turn = threading.Lock()  # one answer at a time; other sessions wait their turn
+        self.max_queue = max_queue
+        self._cond = threading.Condition()
+        self._holder: object | None = None
+        self._waiting: list[object] = []
+
+    # -- the turn ---------------------------------------------------------------------------
+    def _wait_turn(self, holder: object) -> Iterator[int]:
+        """Yields this caller's position while it waits; returns once it holds the turn."""
+        ticket = object()
+        with self._cond:
+            if self._holder is None and not self._waiting:
+                self._holder = holder
+                return
+            if len(self._waiting) >= self.max_queue and holder is not _SWITCH:
+                raise QueueFull(f"All {self.max_queue} places in the queue are taken: ask again in a little while.")
+            self._waiting.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._holder is None and self._waiting[0] is ticket:
+                        self._waiting.pop(0)
+                        self._holder = holder
+                        return
+                    position = self._waiting.index(ticket) + 1
+                yield position
+                with self._cond:
+                    self._cond.wait(0.25)
+        finally:
+            with self._cond:
+                if ticket in self._waiting:  # left the line (closed, error) before its turn
+                    self._waiting.remove(ticket)
+                    self._cond.notify_all()
+
+    def _end_turn(self, holder: object) -> None:
+        with self._cond:
+            if self._holder is holder:
+                self._holder = None
+                self._cond.notify_all()
+
+    def queue_length(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def _exclusive(self) -> None:
+        for _ in self._wait_turn(_SWITCH):
+            pass
 
     def swap(self, engine: Engine) -> Engine | None:
         """Serve the next answers from another engine, after the running answer ends; returns the old one."""
-        with self._turn:
+        self._exclusive()
+        try:
             old, self.engine = self.engine, engine
+        finally:
+            self._end_turn(_SWITCH)
         return old
 
     def release(self) -> Engine | None:
         """Close the running engine (after its answer ends) to free its memory before another loads.
         Until `swap` gives a new one, questions get a clear "being switched" message."""
-        with self._turn:
+        self._exclusive()
+        try:
             old, self.engine = self.engine, None
+        finally:
+            self._end_turn(_SWITCH)
         if old is not None:
             old.close()
         return old
 
     def cancel(self, owner: str) -> bool:
-        with self._lock:
-            if self._owner != owner or self.engine is None:
+        with self._cond:
+            if self._holder != owner or self.engine is None:
                 return False
             self.engine.cancel()
             return True
 
+    # -- answering --------------------------------------------------------------------------
+    def ask(self, owner: str, messages: list[dict], sampling: Sampling) -> Iterator[Event]:
+        """The API's way in: queue, then stream one answer to `messages`. Closing the iterator (a client
+        that went away) leaves the queue or stops the generation in the engine."""
+        waiting = self._wait_turn(owner)
+        try:
+            for position in waiting:
+                yield Event(position=position)
+        finally:
+            waiting.close()  # a caller gone while waiting leaves the line now, not when collected
+        try:
+            if self.engine is None:
+                raise AppError("The model is being switched: ask again in a moment.")
+            reply = self.engine.stream(messages, sampling)
+            try:
+                for delta in reply:
+                    yield Event(delta=delta)
+            finally:
+                reply.close()
+            yield Event(reply=reply)
+        finally:
+            self._end_turn(owner)
+
     def respond(self, owner: str, conversation: Conversation, message: str, sampling: Sampling,
                 system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> Iterator[Update]:
-        """Stream one answer; each Update holds the whole conversation as it stands."""
+        """The page's way in: stream one answer; each Update holds the whole conversation as it stands."""
         message = message.strip()
         if not message:
             yield Update(conversation, error="Type a message first.", done=True)
             return
-        draft = Conversation(conversation.turns + [Turn("user", message), Turn("assistant", "")])
+        draft = Conversation(conversation.turns + [Turn("user", message), Turn("assistant", "")], conversation.owner)
         messages = draft.engine_messages(system_prompt)[:-1]
-        with self._turn:
-            if self.engine is None:
-                yield Update(conversation, error="The model is being switched: ask again in a moment.", done=True,
-                             give_back=message)
-                return
-            with self._lock:
-                self._owner = owner
-            try:
-                reply = self.engine.stream(messages, sampling)
-                yield from self._stream(owner, conversation, draft, reply, message)
-            finally:
-                with self._lock:
-                    if self._owner == owner:
-                        self._owner = None
-
-    def _stream(self, owner: str, conversation: Conversation, draft: Conversation, reply,
-                message: str) -> Iterator[Update]:
         answer = ""
         try:
-            for delta in reply:
-                answer += delta
-                draft.turns[-1] = Turn("assistant", answer)
-                yield Update(Conversation(list(draft.turns)))  # a snapshot per update
+            for event in self.ask(owner, messages, sampling):
+                if event.position:
+                    yield Update(conversation, position=event.position)
+                elif event.reply is not None:
+                    draft.turns[-1] = Turn("assistant", answer, figures=figures_line(event.reply))
+                    yield Update(draft, done=True)
+                else:
+                    answer += event.delta
+                    draft.turns[-1] = Turn("assistant", answer)
+                    yield Update(Conversation(list(draft.turns), draft.owner))  # a snapshot per update
         except AppError as err:
             if not answer:  # nothing was answered: the chat stays as it was, the message goes back
                 yield Update(conversation, error=str(err), done=True, give_back=message)
@@ -123,11 +215,6 @@ class ChatService:
             # the partial answer stays, marked, and the next question works as usual
             draft.turns[-1] = Turn("assistant", answer, figures=f"cut off: {err}")
             yield Update(draft, error=str(err), done=True)
-            return
-        finally:
-            reply.close()
-        draft.turns[-1] = Turn("assistant", answer, figures=figures_line(reply))
-        yield Update(draft, done=True)
 
 
 def figures_line(reply) -> str:

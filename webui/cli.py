@@ -263,7 +263,8 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
            catalog: tuple[Artifact, ...], pref: Preference) -> int:
     from .app import build_app, launch_kwargs
     from .chat import ChatService
-    from .server import free_port, has_display, lan_addresses, open_browser
+    from .server import free_port, has_display, lan_addresses, open_browser, web_app
+    from .server import start as start_server
 
     t = time.perf_counter()
     host = "0.0.0.0" if args.lan else args.host
@@ -273,15 +274,15 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     service = ChatService(loaded.engine)
     running = {"loaded": loaded}
     chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file))
-    app = build_app(service, page_info(profile, loaded), chooser)
-    app.queue(default_concurrency_limit=1)
+    blocks = build_app(service, page_info(profile, loaded), chooser)
+    blocks.queue(default_concurrency_limit=1, api_open=False)
     try:
-        app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-                   **launch_kwargs())
+        server = start_server(web_app(blocks, **launch_kwargs()), host, port)
     except OSError as err:  # taken by another program between the check and the bind
         service.release()
-        raise AppError(f"port {port} on {host} could not be opened ({err}); start again, or pass --port") from err
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        raise AppError(f"port {port} on {host} could not be opened ({err.strerror or err}); start again, "
+                       "or pass --port") from err
+    url = server.url
     step("ready", time.perf_counter() - t, url)
     if args.lan:
         for addr in lan_addresses():
@@ -301,6 +302,6 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
         pass
     finally:
         print("\nStopping ...", flush=True)
-        app.close()
+        server.close()
         service.release()  # the engine running now, which a switch may have changed
     return 0

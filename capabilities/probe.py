@@ -39,10 +39,10 @@ def _cpuinfo_live() -> dict[str, Any]:
     cache = _cpuinfo_cache_file()
     try:
         saved = json.loads(cache.read_text())
-        if saved.get("key") == key:
-            return saved["info"]
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("info"), dict):
+        return saved["info"]
     info = cpuinfo.get_cpu_info()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

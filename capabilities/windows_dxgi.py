@@ -110,7 +110,9 @@ def parse_descs(raws: list[bytes]) -> tuple[Device, ...]:
     devices = []
     for index, raw in enumerate(raws):
         d = desc_from_bytes(raw)
-        name = bytes(d.Description).decode("utf-16-le").split("\x00", 1)[0].strip()
+        units = list(d.Description)  # the name ends at its NUL; what follows is not text
+        end = units.index(0) if 0 in units else len(units)
+        name = bytes(d.Description)[: 2 * end].decode("utf-16-le", errors="replace").strip()
         if d.Flags & DXGI_ADAPTER_FLAG_SOFTWARE or (d.VendorId == MICROSOFT and d.DeviceId == BASIC_RENDER_DEVICE):
             continue  # Microsoft Basic Render Driver / WARP: software, not a GPU
         discrete = is_discrete(d.VendorId, d.DeviceId, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from capabilities.profile import SystemInfo
 from capabilities.windows_dxgi import DXGI_ADAPTER_DESC1
 from tests import machines
 from tests.conftest import ROOT, app_env
+
+probe_module = importlib.import_module("capabilities.probe")  # the package exports the function by that name
 
 
 @pytest.mark.parametrize("name", machines.names())
@@ -134,6 +137,29 @@ def test_an_unknown_vendor_is_not_guessed():
     assert gpu.discrete is None and "not known for vendor 0x15ad" in gpu.reason
 
 
+def test_what_follows_an_adapter_name_is_not_read(tmp_path):
+    # DXGI fills Description up to its NUL; the rest of the 128 WCHARs is not text (here a lone surrogate)
+    raw = bytes.fromhex(machines.inputs("ryzen-7-8845hs-radeon-780m-uma-3gb-windows")["dxgi"][0]["hex"])
+    desc = DXGI_ADAPTER_DESC1.from_buffer_copy(raw)
+    end = list(desc.Description).index(0)
+    desc.Description[end + 1] = 0xD800
+    (gpu,) = windows_dxgi.parse_descs([bytes(desc)])
+    assert gpu.name == "AMD Radeon(TM) 780M Graphics" and gpu.discrete is False
+
+
+def test_a_cpuinfo_cache_of_another_shape_is_replaced_not_fatal(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHI3PC_HOME", str(tmp_path))
+    for content in ("[]", '"x"', '{"key": 1, "info": null}'):
+        (tmp_path / "cpuinfo.json").write_text(content)
+        probe_module._cpuinfo_live.cache_clear()
+        try:
+            p = probe()
+        finally:
+            probe_module._cpuinfo_live.cache_clear()
+        assert p.cpu.reason == "" and p.cpu.brand == cpuinfo.get_cpu_info()["brand_raw"], content
+        assert json.loads((tmp_path / "cpuinfo.json").read_text())["info"]["brand_raw"] == p.cpu.brand
+
+
 def test_core_ultra_gets_avx_vnni_even_where_py_cpuinfo_cannot_see_it(tmp_path):
     p = _profile("core-ultra-7-155h-windows", tmp_path)
     assert "avx_vnni" in p.cpu.features and "avx512f" not in p.cpu.features
@@ -239,7 +265,7 @@ def test_probe_file_replaces_the_live_machine_for_explain():
     assert done.returncode == 0, done.stderr
     assert "Intel(R) Core(TM) Ultra 9 285K" in done.stderr  # the probe step names the recorded CPU
     first = json.loads(done.stdout)["candidates"][0]
-    assert (first["artifact"], first["device"]) == ("phi3-mini-4k-onnx-dml-int4", "dml:0:58785")
+    assert (first["artifact"], first["device"]) == ("phi35-mini-onnx-gpu-int4", "dml:0:58785")  # Phi-3.5 leads (policy)
 
 
 def test_profile_json_round_trip_and_schema_check(tmp_path):

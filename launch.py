@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lan", action="store_true", help="share on the local network (binds 0.0.0.0)")
     serve.add_argument("--port", type=int, default=7860, help="port; the next free one is used if taken")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    serve.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
+                       help="the largest API request body accepted (default 1000000; larger: HTTP 413)")
     choose = p.add_argument_group("choosing the model")
     choose.add_argument("--model", metavar="ID|PATH", help="a catalog id, or a GGUF file / model folder")
     choose.add_argument("--device", choices=["auto", "cpu", "gpu", "npu", "dml"], default="auto",

@@ -261,6 +261,7 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
 
 def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings,
            catalog: tuple[Artifact, ...], pref: Preference) -> int:
+    from . import api
     from .app import build_app, launch_kwargs
     from .chat import ChatService
     from .server import free_port, has_display, lan_addresses, open_browser, web_app
@@ -276,8 +277,17 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file))
     blocks = build_app(service, page_info(profile, loaded), chooser)
     blocks.queue(default_concurrency_limit=1, api_open=False)
+
+    def other_models() -> list[str]:  # what the page could switch to; the API lists them, never switches
+        return list(dict.fromkeys(c.artifact.id for c in running["loaded"].ranking.candidates))
+
+    routers = [api.router(service, lambda: running["loaded"].artifact.id, other_models,
+                          default_max_tokens=args.max_new_tokens)]
+    middleware = [(api.BodyLimit, {"max_bytes": args.max_request_bytes})]
     try:
-        server = start_server(web_app(blocks, **launch_kwargs()), host, port)
+        web = web_app(blocks, routers=routers, middleware=middleware, **launch_kwargs())
+        api.install_error_handlers(web)
+        server = start_server(web, host, port)
     except OSError as err:  # taken by another program between the check and the bind
         service.release()
         raise AppError(f"port {port} on {host} could not be opened ({err.strerror or err}); start again, "

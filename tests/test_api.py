@@ -1,0 +1,166 @@
+"""The OpenAI-compatible API on the app's own port, driven by the official `openai` client and by raw HTTP:
+right answers, usage that adds up, stop and max_tokens honoured, streaming as OpenAI streams, concurrent
+clients, a client that goes away, and every bad request answered with a 4xx in OpenAI's shape."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from openai import BadRequestError, NotFoundError, OpenAI
+
+from tests.live_app import start_app
+
+FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def live(embedded_gguf, app_home):
+    app = start_app("--offline", "--max-request-bytes", "100000", home=app_home)
+    yield app
+    assert app.stop() == 0
+    assert "Traceback" not in "".join(app.lines)
+
+
+@pytest.fixture(scope="module")
+def client(live):
+    return OpenAI(base_url=f"{live.url}/v1", api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+
+
+def test_models_lists_the_running_model_first(client):
+    models = client.models.list().data
+    assert models[0].id == "smollm2-135m-embedded"
+    assert all(m.object == "model" and m.owned_by and m.created > 0 for m in models)
+
+
+def test_a_chat_completion_answers_and_its_usage_adds_up(client):
+    out = client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0)
+    assert "Paris" in out.choices[0].message.content
+    assert out.choices[0].finish_reason == "stop" and out.object == "chat.completion"
+    u = out.usage
+    assert u.prompt_tokens > 5 and u.completion_tokens > 0 and u.total_tokens == u.prompt_tokens + u.completion_tokens
+
+
+def test_the_model_field_may_be_left_out_and_content_may_be_text_parts(client):
+    out = client.chat.completions.create(model="", temperature=0, messages=[
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": [{"type": "text", "text": "What is the capital of "}, {"type": "text",
+                                                                                          "text": "France?"}]}])
+    assert "Paris" in out.choices[0].message.content
+
+
+def test_streaming_answers_as_openai_streams(client):
+    chunks = list(client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0,
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Paris" in text and len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 3
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
+    assert finish[0].choices[0].delta.content is None  # the finish chunk has an empty delta
+    usage = chunks[-1]
+    assert usage.choices == [] and usage.usage.completion_tokens > 0
+
+
+def test_the_raw_stream_ends_with_done(live):
+    with httpx.stream("POST", f"{live.url}/v1/chat/completions", timeout=60,
+                      json={"messages": FRANCE, "stream": True, "temperature": 0}) as r:
+        lines = [ln for ln in r.iter_lines() if ln]
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert all(ln.startswith("data: ") for ln in lines) and lines[-1] == "data: [DONE]"
+
+
+def test_stop_and_max_tokens_are_honoured(client):
+    full = client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0)
+    cut = client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0,
+                                         stop=["Paris"])
+    assert "Paris" in full.choices[0].message.content and "Paris" not in cut.choices[0].message.content
+    short = client.chat.completions.create(model="smollm2-135m-embedded", temperature=0, max_tokens=5,
+                                           messages=[{"role": "user", "content": "Tell me a long story."}])
+    assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 5
+
+
+def test_two_clients_at_once_each_get_their_own_answer(live):
+    answers: dict[str, str] = {}
+
+    def ask(country: str) -> None:
+        c = OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0, timeout=120)
+        out = c.chat.completions.create(model="smollm2-135m-embedded", temperature=0, messages=[
+            {"role": "user", "content": f"What is the capital of {country}?"}])
+        answers[country] = out.choices[0].message.content
+
+    threads = [threading.Thread(target=ask, args=(c,)) for c in ("France", "Germany")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert "Paris" in answers["France"] and "Berlin" in answers["Germany"]
+    assert "Berlin" not in answers["France"] and "Paris" not in answers["Germany"]
+
+
+def test_a_client_that_goes_away_mid_stream_stops_the_generation(live, client):
+    long_ask = {"messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
+                "stream": True, "max_tokens": 3000, "temperature": 0}
+    with httpx.stream("POST", f"{live.url}/v1/chat/completions", json=long_ask, timeout=60) as r:
+        for i, _ in enumerate(r.iter_lines()):
+            if i > 5:
+                break  # the client goes away: closing the connection
+    started = time.perf_counter()
+    out = client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0)
+    # 3000 tokens would take most of a minute here; the next request is served at once instead
+    assert time.perf_counter() - started < 15 and "Paris" in out.choices[0].message.content
+
+
+def _error(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    ("{not json", 400, "not valid JSON"),
+    ("[1, 2]", 400, "JSON object"),
+    ({"messages": []}, 400, "messages"),
+    ({"messages": "hi"}, 400, "messages"),
+    ({"messages": [{"role": "user"}]}, 400, "role 'user'"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, 400, "role"),
+    ({"messages": [{"role": "system", "content": "only a system prompt"}]}, 400, "role 'user'"),
+    ({"messages": FRANCE, "temperature": 5}, 400, "temperature"),
+    ({"messages": FRANCE, "temperature": "hot"}, 400, "temperature"),
+    ({"messages": FRANCE, "top_p": 0}, 400, "top_p"),
+    ({"messages": FRANCE, "max_tokens": 0}, 400, "max_tokens"),
+    ({"messages": FRANCE, "max_tokens": "many"}, 400, "max_tokens"),
+    ({"messages": FRANCE, "n": 2}, 400, "n"),
+    ({"messages": FRANCE, "seed": -4}, 400, "seed"),
+    ({"messages": FRANCE, "stop": [""]}, 400, "stop"),
+    ({"messages": FRANCE, "stream": "yes please"}, 400, "stream"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, 400, "content"),
+    ({"messages": [{"role": "user", "content": "word " * 9000}]}, 400, "window"),
+    ({"messages": FRANCE, "model": "gpt-4o"}, 404, "smollm2-135m-embedded"),
+    ({"messages": [{"role": "user", "content": "x" * 150000}]}, 413, "larger than 100000 bytes"),
+])
+def test_bad_requests_get_a_4xx_in_openais_shape_and_the_server_goes_on(live, client, body, status, says):
+    content = body if isinstance(body, str) else json.dumps(body)
+    r = httpx.post(f"{live.url}/v1/chat/completions", content=content, timeout=60,
+                   headers={"Content-Type": "application/json"})
+    assert says.lower() in _error(r, status)["message"].lower()
+    out = client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=0,
+                                         max_tokens=16)
+    assert out.choices[0].message.content
+
+
+def test_the_openai_client_raises_its_own_errors_for_them(client):
+    with pytest.raises(BadRequestError, match="temperature"):
+        client.chat.completions.create(model="smollm2-135m-embedded", messages=FRANCE, temperature=7)
+    with pytest.raises(NotFoundError, match="not the one running here"):
+        client.chat.completions.create(model="phi-9", messages=FRANCE)
+
+
+def test_wrong_methods_and_unknown_routes_under_v1_are_in_openais_shape(live):
+    _error(httpx.get(f"{live.url}/v1/chat/completions", timeout=10), 405)
+    _error(httpx.get(f"{live.url}/v1/embeddings", timeout=10), 404)

@@ -1,0 +1,334 @@
+"""An OpenAI-compatible API on the page's own server: GET /v1/models, POST /v1/chat/completions.
+
+Same engine, same queue and same credentials as the page (webui/chat.py ChatService). Request bodies
+are typed models with bounds, so bad input is a 400 before anything runs; every error leaves in
+OpenAI's shape {"error": {"message", "type", "param", "code"}}; streaming is server-sent events ending
+with `data: [DONE]`. A client that goes away mid-stream stops the generation in the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.engines import Reply, Sampling
+from models.errors import AppError, PromptTooLong
+
+from .chat import ChatService, Event, QueueFull
+
+OWNED_BY = "phi3-aipc"
+DEFAULT_MAX_BODY = 1_000_000  # bytes: a chat request is text; 1 MB is about 250,000 tokens
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    n: int | None = Field(default=1, ge=1, le=1)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(default=None, max_length=256)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+
+    def sampling(self, default_max_tokens: int) -> Sampling:
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        return Sampling(temperature=1.0 if self.temperature is None else self.temperature,
+                        top_p=1.0 if self.top_p is None else self.top_p,
+                        max_new_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
+                        seed=self.seed, stop=tuple(stop))
+
+    def chat(self) -> list[dict]:
+        out = []
+        for m in self.messages:
+            role = "system" if m.role == "developer" else m.role
+            out.append({"role": role, "content": m.text()})
+        if not any(m["role"] == "user" and m["content"].strip() for m in out):
+            raise ApiError(400, "messages must contain at least one message with role 'user' and some text",
+                           param="messages")
+        return out
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    created: int
+
+
+def _validation_message(err: ValidationError | Any) -> tuple[str, str | None]:
+    errors = err.errors()
+    first = errors[0] if errors else {}
+    loc = [str(x) for x in first.get("loc", ()) if x != "body"]
+    param = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        return "the request body is not valid JSON", None
+    if first.get("type") in ("model_attributes_type", "dict_type") and not loc:
+        return "the request body must be a JSON object", None
+    if first.get("type") == "missing" and param:
+        return f"{param} is required", param
+    what = first.get("msg", "invalid request")
+    return (f"{param}: {what}" if param else what), param
+
+
+def app_error(err: AppError) -> ApiError:
+    if isinstance(err, QueueFull):
+        return ApiError(429, str(err), type_="rate_limit_error", code="queue_full",
+                        headers={"Retry-After": str(err.retry_after_s)})
+    if isinstance(err, PromptTooLong):
+        return ApiError(400, str(err), param="messages", code="context_length_exceeded")
+    if isinstance(err, ValueError):  # InvalidSampling and other bad values
+        return ApiError(400, str(err))
+    return ApiError(503, str(err), type_="server_error", code="engine_unavailable")
+
+
+def router(service: ChatService, running_model: Callable[[], str], other_models: Callable[[], list[str]],
+           dependencies: list | None = None, default_max_tokens: int = 512):
+    """The /v1 routes. `running_model()` is the id of the model being served; `other_models()` the ids it
+    could switch to (listed, but not switched to from the API)."""
+
+    api = APIRouter(prefix="/v1", dependencies=dependencies or [])
+    started = int(time.time())
+
+    def error_response(err: ApiError) -> JSONResponse:
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+    @api.get("/models")
+    def list_models() -> dict:
+        ids = [running_model()] + [m for m in other_models() if m != running_model()]
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": started, "owned_by": OWNED_BY}
+                                           for i in ids]}
+
+    @api.post("/chat/completions")
+    async def chat_completions(req: ChatRequest):
+        try:
+            if req.model and req.model != running_model():
+                known = [running_model()] + other_models()
+                raise ApiError(404, f"model {req.model!r} is not the one running here ({running_model()!r}); "
+                               f"switch from the page, or ask without 'model'. Known: {', '.join(known)}",
+                               param="model", code="model_not_found")
+            try:
+                sampling = req.sampling(default_max_tokens)
+            except AppError as err:
+                raise app_error(err) from None
+            messages = req.chat()
+        except ApiError as err:
+            return error_response(err)
+        owner = f"api:{secrets.token_urlsafe(12)}"
+        completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+        model = running_model()
+        events = service.ask(owner, messages, sampling)
+        try:
+            first = await anyio.to_thread.run_sync(_first_answer_event, events)
+        except AppError as err:
+            events.close()
+            return error_response(app_error(err))
+        if req.stream:
+            usage = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(_sse(events, first, completion_id, model, usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        try:
+            text, reply = await anyio.to_thread.run_sync(_collect, events, first)
+        except AppError as err:
+            return error_response(app_error(err))
+        finally:
+            events.close()
+        return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": _finish(reply), "logprobs": None}],
+                "usage": _usage(reply)}
+
+    other = ["GET", "PUT", "PATCH", "DELETE"]
+
+    @api.api_route("/chat/completions", methods=other, include_in_schema=False)
+    @api.api_route("/models", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def wrong_method(request: Request):
+        return error_response(ApiError(405, f"{request.method} is not allowed on {request.url.path}",
+                                       code="method_not_allowed"))
+
+    @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(rest: str):  # the page is mounted at "/": without this, Gradio would answer for /v1 too
+        return error_response(ApiError(404, f"/v1/{rest} is not part of this API (it serves /v1/models and "
+                                       "/v1/chat/completions)", code="not_found"))
+
+    return api
+
+
+def _first_answer_event(events: Iterator[Event]) -> Event | None:
+    """Wait in the queue (in a worker thread) until the first text or the end; errors are raised here."""
+    for event in events:
+        if not event.position:
+            return event
+    return None
+
+
+def _collect(events: Iterator[Event], first: Event | None) -> tuple[str, Reply | None]:
+    parts, reply = [], None
+    for event in ([first] if first else []) + list(events):
+        if event.reply is not None:
+            reply = event.reply
+        else:
+            parts.append(event.delta)
+    return "".join(parts), reply
+
+
+def _finish(reply: Reply | None) -> str:
+    reason = reply.stats.finish_reason if reply and reply.stats else "stop"
+    return "length" if reason == "length" else "stop"
+
+
+def _usage(reply: Reply | None) -> dict:
+    prompt = reply.stats.prompt_tokens if reply and reply.stats else 0
+    done = reply.stats.generated_tokens if reply and reply.stats else 0
+    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+
+
+def _frame(data: dict) -> bytes:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+async def _sse(events: Iterator[Event], first: Event | None, completion_id: str, model: str,
+               include_usage: bool) -> AsyncIterator[bytes]:
+    """One place that turns the engine's events into server-sent events. When the client goes away,
+    Starlette cancels this generator; `finally` closes the events, which stops the engine."""
+
+    created = int(time.time())
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        return _frame({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+    done = object()
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        event = first
+        while event is not None:
+            if event.reply is not None:
+                yield chunk({}, _finish(event.reply))
+                if include_usage:
+                    yield _frame({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                  "model": model, "choices": [], "usage": _usage(event.reply)})
+                break
+            if event.delta:
+                yield chunk({"content": event.delta})
+            try:
+                event = await anyio.to_thread.run_sync(next, events, done)
+            except AppError as err:  # the engine failed mid-answer: an error frame, then the end
+                yield _frame(app_error(err).body())
+                break
+            if event is done:
+                break
+        yield b"data: [DONE]\n\n"
+    finally:
+        await anyio.to_thread.run_sync(events.close)
+
+
+def install_error_handlers(app) -> None:
+    """Errors under /v1 in OpenAI's shape (a wrong method, an unknown route, FastAPI's own validation);
+    the page's routes keep Gradio's."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    previous_http = app.exception_handlers.get(HTTPException)
+
+    async def http_error(request, exc: HTTPException):
+        if not request.url.path.startswith("/v1"):
+            if previous_http is not None:
+                return await previous_http(request, exc)
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        code = {404: "not_found", 405: "method_not_allowed", 401: "invalid_api_key"}.get(exc.status_code)
+        err = ApiError(exc.status_code, str(exc.detail), code=code, headers=dict(exc.headers or {}))
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+    async def validation_error(request, exc: RequestValidationError):
+        message, param = _validation_message(exc)
+        return JSONResponse(ApiError(400, message, param=param).body(), status_code=400)
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+class BodyLimit:
+    """ASGI middleware: a /v1 request body over `max_bytes` is answered 413 (in OpenAI's shape) before it
+    is read into memory; the declared Content-Length is checked first, then the bytes as they arrive."""
+
+    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            return await self.app(scope, receive, send)
+        too_large = ApiError(413, f"the request body is larger than {self.max_bytes} bytes", code="request_too_large")
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await JSONResponse(too_large.body(), status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await JSONResponse(too_large.body(), status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

@@ -170,7 +170,7 @@ def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback
     """Download (or reuse) a hub artifact; every file is checked against its hash before use."""
     cached = hub_cached(artifact, settings)
     if cached is not None:
-        bad = verify.check(cached, _ledger(settings))
+        bad = verify.check(cached, _ledger(settings), endpoint=None if settings.offline else settings.hf_endpoint)
         if not bad:
             return cached
         verify.remove(bad)
@@ -195,7 +195,7 @@ def fetch_hub(artifact: Artifact, settings: Settings, progress: ProgressCallback
         missing = missing_files(folder, artifact.format)
         if missing:
             raise ArtifactIncomplete(f"{artifact.repo_id} downloaded but lacks {', '.join(missing)}")
-        bad = verify.check(folder, _ledger(settings))
+        bad = verify.check(folder, _ledger(settings), endpoint=settings.hf_endpoint)
         if not bad:
             return folder
         verify.remove(bad)  # fetch just those again

@@ -9,6 +9,9 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.live_app import start_app
 
+# hundreds of requests, some of them answered by the model: about 40 s
+pytestmark = pytest.mark.slow
+
 MAX_ANSWER = 8  # fuzzed requests may ask for a million tokens: answers are capped so the run stays short
 
 

@@ -46,10 +46,12 @@ TABLE = [
      [("phi35-mini-onnx-gpu-int4", "dml:0:54258"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:54258"),
       ("phi3-mini-128k-onnx-dml-int4", "dml:0:54258")],
      "AMD Radeon(TM) 890M"),
-    ("snapdragon-x-elite-windows-arm",  # and on the Adreno
-     [("phi35-mini-onnx-gpu-int4", "dml:0:41244"), ("phi3-mini-4k-onnx-dml-int4", "dml:0:41244"),
-      ("phi3-mini-128k-onnx-dml-int4", "dml:0:41244")],
-     "Adreno"),
+    # Windows on Arm installs ONNX Runtime GenAI's CPU build (the DirectML build has no arm64 wheel, and
+    # OpenVINO none for Windows on Arm): the Oryon CPU, Phi-3.5-mini first
+    ("snapdragon-x-elite-windows-arm",
+     [("phi35-mini-onnx-cpu-int4", "CPU"), ("phi3-mini-4k-onnx-cpu-int4", "CPU"),
+      ("phi3-mini-128k-onnx-cpu-int4", "CPU")],
+     "Microsoft's CPU build for non-Intel CPUs"),
     ("linux-core-ultra-5-125h-npu-driver-missing",  # as on the 155H: Phi-3.5-mini first on the iGPU
      [("phi35-mini-ov-int4", "GPU.0"), ("phi35-mini-ov-int4-gq", "GPU.0"), ("phi35-mini-ov-int4-cw", "GPU.0")],
      "efficiency first (on battery)"),

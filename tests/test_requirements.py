@@ -23,6 +23,9 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import ROOT
 
+# pip resolves against PyPI for five platforms: about 40 s
+pytestmark = pytest.mark.slow
+
 MACHINES = {
     "win_amd64": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
     "win_arm64": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "ARM64"},

@@ -8,6 +8,11 @@ from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
 def load(spec: EngineSpec) -> Engine:
     """Load an engine; heavy packages are imported only for the engine asked for."""
     if spec.engine == "openvino-genai":
+        kind = spec.device.split(".", maxsplit=1)[0].upper()
+        if kind in ("CPU", "GPU") and int(spec.options.get("parallel", 1)) > 1:  # the NPU: static shapes, batch 1
+            from .openvino_batching import BatchingOpenVinoEngine
+
+            return BatchingOpenVinoEngine(spec)
         from .openvino_genai import OpenVinoGenAIEngine
 
         return OpenVinoGenAIEngine(spec)

@@ -5,9 +5,12 @@
     for delta in reply: print(delta, end="")
     reply.stats.tokens_per_s
 
-One engine serves one generation at a time: `stream` waits for the previous reply to finish
-(callers queue). `cancel()` stops the running generation inside the engine, and closing a
-reply early (a UI that stops iterating) does the same. Whatever an engine raises while answering
+An engine runs up to `max_parallel` generations at once (1 for most adapters; the continuous-batching
+OpenVINO engine N): `stream` waits for a free slot (callers queue). Concurrency: `_slots` (a bounded
+semaphore of max_parallel) is held by each running generation; `_running` (under `_lock`) are the
+replies holding a slot. Each reply owns its cancel event: `reply.cancel()` (Stop) or closing a reply
+early (a UI that stops iterating, a closed tab) stops that generation inside the engine and no other;
+`engine.cancel()` stops every running generation (shutdown, a switch). Whatever an engine raises while answering
 reaches the caller as the app's own `EngineError` (or another `AppError`), never as a bare
 RuntimeError; the deltas already yielded stay with the caller.
 """
@@ -135,6 +138,11 @@ class Reply:
         self.stats: ReplyStats | None = None
         self.notices: list[str] = []  # e.g. "older turns were left out to fit the context"
         self.seed: int | None = None  # the seed a sampled answer used (repeat it with Sampling(seed=...))
+        self._cancel = threading.Event()  # this generation's own Stop (cancel, close, engine.cancel); adapters read it
+
+    def cancel(self) -> None:
+        """Stop this generation inside the engine (from any thread); other generations go on."""
+        self._cancel.set()
 
     def __iter__(self) -> Iterator[str]:
         for delta in self._deltas:
@@ -147,10 +155,14 @@ class Reply:
         return "".join(self._parts)
 
     def close(self) -> None:
-        """Stop early: the engine stops generating."""
+        """Stop early: the engine stops generating (this generation only)."""
+        self._cancel.set()
         close = getattr(self._deltas, "close", None)
         if close:
-            close()
+            try:
+                close()
+            except ValueError:  # being iterated in another thread right now: the event stops it there
+                pass
 
 
 _DONE = object()
@@ -232,11 +244,13 @@ def engine_words(err: BaseException, limit: int = 400) -> str:
 
 class Engine(ABC):
     name: str = "engine"
+    max_parallel: int = 1  # generations this engine runs at once (set before Engine.__init__ to change it)
 
     def __init__(self, spec: EngineSpec):
         self.spec = spec
-        self._busy = threading.Lock()
-        self._cancel = threading.Event()
+        self._slots = threading.BoundedSemaphore(self.max_parallel)
+        self._lock = threading.Lock()
+        self._running: set[Reply] = set()
         self.notices: list[str] = []  # what the user should know about how it loaded
 
     @property
@@ -254,32 +268,52 @@ class Engine(ABC):
         return reply
 
     def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        with self._busy:  # one generation at a time; the next caller waits here
-            self._cancel.clear()
-            budget = self.budget
-            messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
-                                                           sampling.max_new_tokens)
-            if notice:
-                reply.notices.append(notice)
-            answer = budget.answer_tokens(prompt_tokens, sampling.max_new_tokens)
-            if answer < sampling.max_new_tokens:
-                sampling = replace(sampling, max_new_tokens=answer)
-                reply.notices.append(f"The answer could be at most {answer} tokens: the chat fills the rest "
-                                     f"of the {budget.window}-token window.")
-            if not sampling.greedy and sampling.seed is None:
-                sampling = replace(sampling, seed=secrets.randbelow(MAX_SEED))  # sampled answers differ
-            reply.seed = None if sampling.greedy else sampling.seed
+        with self._slots:  # at most max_parallel generations; the next caller waits here
+            with self._lock:
+                self._running.add(reply)
             try:
-                yield from self._generate(messages, sampling, reply)
-            except AppError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any engine's own error becomes the app's, with its words
-                raise EngineError(f"{self.name} failed while answering on {self.device}: {engine_words(err)}. "
-                                  "Ask again; if it happens every time, switch to another model or device.") \
-                    from err
+                yield from self._answer(messages, sampling, reply)
+            finally:
+                with self._lock:
+                    self._running.discard(reply)
+
+    def _answer(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
+        budget = self.budget
+        messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
+                                                       sampling.max_new_tokens)
+        if notice:
+            reply.notices.append(notice)
+        answer = budget.answer_tokens(prompt_tokens, sampling.max_new_tokens)
+        if answer < sampling.max_new_tokens:
+            sampling = replace(sampling, max_new_tokens=answer)
+            reply.notices.append(f"The answer could be at most {answer} tokens: the chat fills the rest "
+                                 f"of the {budget.window}-token window.")
+        if not sampling.greedy and sampling.seed is None:
+            sampling = replace(sampling, seed=secrets.randbelow(MAX_SEED))  # sampled answers differ
+        reply.seed = None if sampling.greedy else sampling.seed
+        try:
+            yield from self._generate(messages, sampling, reply)
+        except AppError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any engine's own error becomes the app's, with its words
+            raise EngineError(f"{self.name} failed while answering on {self.device}: {engine_words(err)}. "
+                              "Ask again; if it happens every time, switch to another model or device.") \
+                from err
 
     def cancel(self) -> None:
-        self._cancel.set()
+        """Stop every running generation."""
+        with self._lock:
+            running = list(self._running)
+        for reply in running:
+            reply.cancel()
+
+    @property
+    def _cancel(self) -> threading.Event:
+        """The running reply's own event, for engines that run one generation at a time (the tests' fakes);
+        adapters read `reply._cancel` of the reply they answer."""
+        with self._lock:
+            running = list(self._running)
+        return running[0]._cancel if len(running) == 1 else threading.Event()
 
     @abstractmethod
     def count_tokens(self, messages: list[Message]) -> int:
@@ -289,7 +323,7 @@ class Engine(ABC):
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         """Yield deltas for messages that fit the budget (sampling.max_new_tokens already fits the window
         and a sampled request always has a seed); set reply.stats before returning; stop soon after
-        self._cancel is set."""
+        reply._cancel is set."""
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         pass

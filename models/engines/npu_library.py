@@ -61,11 +61,15 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
         except Exception as err:  # noqa: BLE001 - compile and driver errors
             raise EngineLoadError(f"the NPU library could not compile {spec.label}: {err}") from err
         self._torch = torch
-        cancel = self._cancel
 
         class Cancelled(StoppingCriteria):
+            """Stops generate() once this request's own cancel event is set."""
+
+            def __init__(self, cancel):
+                self._event = cancel
+
             def __call__(self, *_args, **_kwargs) -> bool:
-                return cancel.is_set()
+                return self._event.is_set()
 
         class Pushing(TextStreamer):
             """transformers' own incremental detokeniser; its finished text goes to `emit`."""
@@ -78,7 +82,7 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
                 if text:
                     self._emit(text)
 
-        self._stopping = StoppingCriteriaList([Cancelled()])
+        self._stopping = lambda cancel: StoppingCriteriaList([Cancelled(cancel)])
         self._streamer_cls = Pushing
 
     def count_tokens(self, messages: list[Message]) -> int:
@@ -89,27 +93,28 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
         stops = StopFilter(sampling.stop)
         started = time.perf_counter()
         first: list[float] = []
+        cancel = reply._cancel
 
         def run(emit):
             def shown(text: str) -> bool:
                 first or first.append(time.perf_counter() - started)
                 emit(stops.feed(text))
                 if stops.hit:
-                    self._cancel.set()  # the stop string ends the generation too
-                return self._cancel.is_set()
+                    cancel.set()  # the stop string ends the generation too
+                return cancel.is_set()
 
             if sampling.seed is not None:
                 self._torch.manual_seed(sampling.seed)
             out = self._model.generate(ids, streamer=self._streamer_cls(self._tokenizer, shown),
-                                       stopping_criteria=self._stopping, **generate_arguments(sampling))
+                                       stopping_criteria=self._stopping(cancel), **generate_arguments(sampling))
             emit(stops.flush())
             return out
 
-        out = yield from pushed(run, self._cancel, "npu-library-generate")
+        out = yield from pushed(run, cancel, "npu-library-generate")
         total = time.perf_counter() - started
         n = int(out.shape[-1] - ids.shape[-1])
         ttft = first[0] if first else 0.0
-        cancelled = self._cancel.is_set() and not stops.hit
+        cancelled = cancel.is_set() and not stops.hit
         reply.stats = ReplyStats(self.spec.device, self.spec.label, ttft,
                                  (n - 1) / (total - ttft) if ttft and n > 1 else 0.0,
                                  int(ids.shape[-1]), n, finish_reason(cancelled, n, sampling), total)

@@ -6,6 +6,7 @@ ONNX Runtime GenAI is pull-based already (`while not generator.is_done()`): no t
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +87,8 @@ class OnnxRuntimeGenAIEngine(Engine):
         return len(self._prompt_ids(messages))
 
     def _warm_up(self) -> None:
-        for _ in self._run(self._prompt_ids([{"role": "user", "content": "Hi"}]), Sampling(max_new_tokens=2), {}):
+        for _ in self._run(self._prompt_ids([{"role": "user", "content": "Hi"}]), Sampling(max_new_tokens=2), {},
+                           threading.Event()):
             pass
 
     def _params(self, prompt_len: int, sampling: Sampling):
@@ -100,7 +102,7 @@ class OnnxRuntimeGenAIEngine(Engine):
         params.set_search_options(**options)
         return params
 
-    def _run(self, ids, sampling: Sampling, out: dict) -> Iterator[str]:
+    def _run(self, ids, sampling: Sampling, out: dict, cancel: threading.Event) -> Iterator[str]:
         generator = self._og.Generator(self._model, self._params(len(ids), sampling))
         stream = self._tokenizer.create_stream()
         stops = StopFilter(sampling.stop)
@@ -109,7 +111,7 @@ class OnnxRuntimeGenAIEngine(Engine):
         try:
             generator.append_tokens(ids)
             while not generator.is_done():
-                if self._cancel.is_set():
+                if cancel.is_set():
                     out["cancelled"] = True
                     return
                 generator.generate_next_token()
@@ -130,7 +132,7 @@ class OnnxRuntimeGenAIEngine(Engine):
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         out: dict = {}
-        yield from self._run(self._prompt_ids(messages), sampling, out)
+        yield from self._run(self._prompt_ids(messages), sampling, out, reply._cancel)
         first, total, n = out["first"] or 0.0, out["total"], out["generated"]
         reply.stats = ReplyStats(
             device=self.spec.device, model=self.spec.label, ttft_s=first,

@@ -152,8 +152,8 @@ class OpenVinoGenAIEngine(Engine):
         def run(emit):
             return self._pipe.generate(history, config, lambda text: stop if emit(text) else running)
 
-        result = yield from pushed(run, self._cancel, "openvino-genai-generate")
-        reply.stats = self._stats(result, sampling, self._cancel.is_set(), time.perf_counter() - started)
+        result = yield from pushed(run, reply._cancel, "openvino-genai-generate")
+        reply.stats = self._stats(result, sampling, reply._cancel.is_set(), time.perf_counter() - started)
 
     def _stats(self, result, sampling: Sampling, cancelled: bool, total: float) -> ReplyStats:
         metrics = result.perf_metrics

@@ -1,0 +1,295 @@
+"""OpenVINO GenAI with continuous batching: N generations at once on CPU or GPU.N (not the NPU: static shapes,
+batch 1), through `ContinuousBatchingPipeline`, for OpenVINO IR folders and GGUF files (read through the IR
+OpenVINO GenAI writes beside the GGUF).
+
+Concurrency (who owns what):
+- The scheduler thread ("openvino-batching") owns the pipeline and every GenerationHandle: it alone calls
+  add_request, step, read and handle.cancel. Nothing else touches them.
+- `_cond` guards `_inbox` (requests handed over, not yet added) and `_closing`. A caller thread puts its
+  request there and wakes the scheduler; after that the request's `out` queue is the only channel back
+  (lists of token ids, then an error or _END).
+- Stop / a closed tab: the reply's own cancel event (`reply.cancel()`, `reply.close()`) is the request's
+  `cancel`; the scheduler sees it before its next step, cancels that handle only and ends that request.
+  The caller that stops early waits (bounded) until the scheduler has done so.
+- `engine.cancel()` sets every running reply's event (base.Engine); a switch waits for answers to end.
+- `close()`: the scheduler cancels whatever is still running, ends every request and exits; then the
+  pipeline is dropped.
+Detokenising, stop strings and figures are per request, in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import EngineLoadError
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
+from .openvino_genai import _available_devices, device_missing, pipeline_config
+
+_END = object()
+CANCEL_WAIT_S = 5.0  # a caller that stops early waits this long at most for the scheduler to drop its request
+
+
+def kv_bytes_per_token(model_xml: Path, value_bytes: int) -> int:
+    """Bytes the KV cache holds per token: each key/value state of the stateful IR is [batch, kv heads, seq,
+    head size]. Read from the IR (weights are not loaded: read_model maps them)."""
+    import openvino
+
+    model = openvino.Core().read_model(str(model_xml))
+    per_token = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "ReadValue":
+            shape = op.get_output_partial_shape(0)
+            if shape.rank.is_static and len(shape) == 4 and shape[1].is_static and shape[3].is_static:
+                per_token += shape[1].get_length() * shape[3].get_length()
+    if not per_token:
+        raise ValueError(f"{model_xml} has no key/value states of the usual shape")
+    return per_token * value_bytes
+
+
+def cache_gb(window: int, slots: int, bytes_per_token: int) -> int:
+    """The KV-cache pool (SchedulerConfig.cache_size, whole GB): every slot can hold a full window. Pure."""
+    return max(1, math.ceil(window * slots * bytes_per_token / 2**30))
+
+
+def _kv_value_bytes(device: str, config: dict) -> int:
+    """f32 KV cache: 4 bytes a value; f16 (GPU) and u8 with its scales (CPU default) are counted as 2."""
+    try:
+        import openvino
+
+        precision = str(openvino.Core().get_property(device.split(".", maxsplit=1)[0], "KV_CACHE_PRECISION"))
+    except Exception:  # noqa: BLE001 - a device without the property: count f16
+        precision = ""
+    return 4 if "f32" in precision or "float32" in precision else 2
+
+
+@dataclass(eq=False)
+class _Request:
+    ids: object  # ov.Tensor [1, prompt length]
+    config: object  # GenerationConfig
+    cancel: threading.Event
+    out: queue.Queue = field(default_factory=queue.Queue)
+    ended: threading.Event = field(default_factory=threading.Event)
+    handle: object = None
+    cancelled: bool = False
+
+
+class BatchingOpenVinoEngine(Engine):
+    name = "OpenVINO GenAI"
+
+    def __init__(self, spec: EngineSpec):
+        self.max_parallel = max(1, int(spec.options.get("parallel", 1)))
+        super().__init__(spec)
+        import openvino_genai as ov_genai
+
+        self._ov = ov_genai
+        self._config = pipeline_config(spec.device, spec.context_length, spec.cache_dir)
+        self._cond = threading.Condition()
+        self._inbox: list[_Request] = []
+        self._closing = False
+        self._ids = itertools.count(1)
+        self._pipe = None
+        try:
+            folder = self._ir_folder(Path(spec.path))
+            kv = kv_bytes_per_token(folder / "openvino_model.xml", _kv_value_bytes(spec.device, self._config))
+            self.cache_gb = cache_gb(spec.context_length, self.max_parallel, kv)
+            self._pipe = self._open(folder)
+            self._tokenizer = self._pipe.get_tokenizer()
+            self._scheduler = threading.Thread(target=self._loop, name="openvino-batching", daemon=True)
+            self._scheduler.start()
+            self._warm_up()  # a device that compiles but fails its first inference fails here, at load
+        except Exception as err:  # noqa: BLE001 - compile, driver and file errors all arrive as RuntimeError
+            self.close()
+            missing = spec.device.upper() != "CPU" and device_missing(spec.device, _available_devices())
+            raise EngineLoadError(
+                f"OpenVINO GenAI could not load {spec.label} on {spec.device} for {self.max_parallel} "
+                f"requests at once: {engine_words(err)}"
+                + (f" ({spec.device} is not among OpenVINO's devices here: its driver is missing)" if missing else ""),
+                scope="device" if missing else "artifact") from err
+
+    # -- loading ----------------------------------------------------------------------------
+    def _ir_folder(self, path: Path) -> Path:
+        """An IR folder as it is; for a GGUF, the IR OpenVINO GenAI writes beside it (written first if missing)."""
+        if path.suffix.lower() != ".gguf":
+            return path
+        if not (path.parent / "openvino_model.xml").is_file():
+            plain = {k: v for k, v in self._config.items() if k != "CACHE_DIR"}
+            self._ov.LLMPipeline(str(path), "CPU", enable_save_ov_model=True, **plain)  # writes the IR, then freed
+        return path.parent
+
+    def _scheduler_config(self):
+        config = self._ov.SchedulerConfig()
+        config.cache_size = self.cache_gb
+        config.enable_prefix_caching = True  # a chat's next turn reuses its earlier turns' KV blocks
+        config.max_num_seqs = self.max_parallel
+        config.dynamic_split_fuse = True
+        return config
+
+    def _open(self, folder: Path):
+        make = self._ov.ContinuousBatchingPipeline
+        try:
+            return make(str(folder), self._scheduler_config(), self.spec.device, self._config)
+        except Exception as err:  # noqa: BLE001 - retried once without the compiled-model cache
+            if "CACHE_DIR" not in self._config:
+                raise
+            plain = {k: v for k, v in self._config.items() if k != "CACHE_DIR"}
+            pipe = make(str(folder), self._scheduler_config(), self.spec.device, plain)
+            self.notices.append(f"OpenVINO could not write its compiled-model cache ({engine_words(err, 160)}): "
+                                "the model runs without it and loads more slowly.")
+            return pipe
+
+    def _warm_up(self) -> None:
+        """The first steps pay one-off costs; pay them at load, not on the first user."""
+        reply = Reply(iter(()))
+        for _ in self._generate([{"role": "user", "content": "Hi"}], Sampling(max_new_tokens=2), reply):
+            pass
+
+    # -- the scheduler thread -----------------------------------------------------------------
+    def _loop(self) -> None:
+        active: dict[int, _Request] = {}
+        while True:
+            with self._cond:
+                while not self._inbox and not active and not self._closing:
+                    self._cond.wait()
+                incoming, self._inbox = self._inbox, []
+                closing = self._closing
+            if closing:
+                for req in list(active.values()) + incoming:
+                    if req.handle is not None:
+                        req.handle.cancel()
+                    req.cancelled = True
+                    self._end(req, _END)
+                return
+            for req in incoming:
+                try:
+                    req.handle = self._pipe.add_request(next(self._ids), req.ids, req.config)
+                    active[id(req)] = req
+                except Exception as err:  # noqa: BLE001 - this request's own error, raised in its caller
+                    self._end(req, err)
+            for key, req in list(active.items()):
+                if req.cancel.is_set():
+                    req.handle.cancel()  # this request only; no read after cancel
+                    req.cancelled = True
+                    self._end(req, _END)
+                    del active[key]
+            if not active:
+                continue
+            try:
+                if self._pipe.has_non_finished_requests():
+                    self._pipe.step()
+                for key, req in list(active.items()):
+                    self._read(req)
+                    status = req.handle.get_status()
+                    if status == self._ov.GenerationStatus.IGNORED:  # did not fit the KV-cache pool
+                        self._end(req, RuntimeError(f"the request did not fit the {self.cache_gb} GB KV cache"))
+                        del active[key]
+                    elif status != self._ov.GenerationStatus.RUNNING and not req.handle.can_read():
+                        self._end(req, _END)
+                        del active[key]
+            except Exception as err:  # noqa: BLE001 - a failed step fails every request in it
+                for req in active.values():
+                    self._end(req, err)
+                active.clear()
+
+    def _read(self, req: _Request) -> None:
+        while req.handle.can_read():
+            for output in req.handle.read().values():
+                if output.generated_ids:
+                    req.out.put(list(output.generated_ids))
+
+    @staticmethod
+    def _end(req: _Request, last) -> None:
+        req.out.put(last)
+        req.ended.set()
+
+    # -- one request, in the caller's thread -------------------------------------------------------
+    def _prompt_ids(self, messages: list[Message]):
+        prompt = self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
+        return self._tokenizer.encode(prompt, add_special_tokens=False).input_ids  # the template has the BOS
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return int(self._prompt_ids(messages).shape[1])
+
+    def _generation_config(self, sampling: Sampling):
+        config = self._pipe.get_config()  # keeps the model's own eos / stop ids
+        config.max_new_tokens = sampling.max_new_tokens
+        config.do_sample = not sampling.greedy
+        if not sampling.greedy:
+            config.temperature = sampling.temperature
+            config.top_p = sampling.top_p
+            config.top_k = sampling.top_k or 0
+            config.rng_seed = sampling.seed  # per request in the scheduler's sampler
+        config.repetition_penalty = sampling.repetition_penalty
+        if sampling.stop:
+            config.stop_strings = set(sampling.stop)  # ends the generation in the engine
+            config.include_stop_str_in_output = False
+        return config
+
+    def _submit(self, req: _Request) -> None:
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the engine is closed")
+            self._inbox.append(req)
+            self._cond.notify()
+
+    def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
+        ids = self._prompt_ids(messages)
+        req = _Request(ids, self._generation_config(sampling), reply._cancel)
+        stops = StopFilter(sampling.stop)  # the engine stops at them; this keeps any part of one from showing
+        tokens: list[int] = []
+        shown = ""
+        started = time.perf_counter()
+        first = last = None
+        self._submit(req)
+        try:
+            while (item := req.out.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                tokens += item
+                text = self._tokenizer.decode(tokens, skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the rest of it
+                    continue
+                delta, shown = text[len(shown):], text
+                piece = stops.feed(delta)
+                if piece:
+                    yield piece
+                if stops.hit:
+                    req.cancel.set()
+                    break
+            rest = stops.flush()
+            if rest:
+                yield rest
+        finally:
+            if not req.ended.is_set():  # stopped early (Stop, a closed tab, a stop string): drop it in the engine
+                req.cancel.set()
+                with self._cond:
+                    self._cond.notify()
+                req.ended.wait(CANCEL_WAIT_S)
+        total = time.perf_counter() - started
+        n = len(tokens)
+        ttft = (first - started) if first else 0.0
+        cancelled = req.cancelled and not stops.hit
+        reply.stats = ReplyStats(
+            device=self.spec.device, model=self.spec.label, ttft_s=ttft,
+            tokens_per_s=(n - 1) / (last - first) if n > 1 and last > first else 0.0,
+            prompt_tokens=int(ids.shape[1]), generated_tokens=n,
+            finish_reason=finish_reason(cancelled, n, sampling), total_s=total,
+        )
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None and scheduler is not threading.current_thread():
+            scheduler.join(CANCEL_WAIT_S)
+        self._pipe = None

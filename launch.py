@@ -192,18 +192,36 @@ def reexec_in_venv(python: Path, argv: list[str], setup_seconds: float, windows:
     os.execve(str(python), args, env)
 
 
+def _queue_places(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of places, 0 or more, not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="launch.py",
         description="Run Microsoft Phi-3 on this PC's NPU, GPU or CPU and chat with it in the browser.",
     )
     serve = p.add_argument_group("serving")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--lan", action="store_true", help="share on the local network (binds 0.0.0.0)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; any non-loopback address is LAN mode, as --lan)")
+    serve.add_argument("--lan", action="store_true",
+                       help="share on the local network (binds 0.0.0.0; every request needs credentials)")
     serve.add_argument("--port", type=int, default=7860, help="port; the next free one is used if taken")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     serve.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
                        help="the largest API request body accepted (default 1000000; larger: HTTP 413)")
+    serve.add_argument("--max-queue", type=_queue_places, default=16, metavar="N",
+                       help="how many questions may wait behind the one being answered (default 16)")
+    serve.add_argument("--auth", action="append", metavar="USER:PASS",
+                       help="LAN mode: a guest login (repeatable); without --auth or --auth-file a password "
+                            "is generated and printed once")
+    serve.add_argument("--auth-file", metavar="FILE", help="LAN mode: guest logins, one USER:PASS per line")
+    serve.add_argument("--admin", action="append", metavar="USER:PASS",
+                       help="LAN mode: a host login, who may also switch models (repeatable)")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="LAN mode: a Bearer key for the API (repeatable; default: one generated and printed)")
     choose = p.add_argument_group("choosing the model")
     choose.add_argument("--model", metavar="ID|PATH", help="a catalog id, or a GGUF file / model folder")
     choose.add_argument("--device", choices=["auto", "cpu", "gpu", "npu", "dml"], default="auto",

@@ -10,7 +10,10 @@ import gradio as gr
 from models.engines import Sampling
 from models.errors import AppError
 
+from .auth import Access
 from .chat import DEFAULT_SYSTEM_PROMPT, ChatService, Conversation
+
+HOST_ONLY = "Only the host can switch models"
 
 CSS = """
 .status-note {border-left: 4px solid #d97706; padding: 0.5em 1em; background: rgba(217,119,6,0.08);}
@@ -29,6 +32,7 @@ class PageInfo:
     machine_rows: tuple[tuple[str, str], ...] = ()  # "This PC" table
     device_rows: tuple[tuple[str, ...], ...] = ()
     explanation: str = ""  # markdown: why this model, what else was considered
+    join_url: str = ""  # LAN mode: the address a phone opens (shown with a QR code)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ def _notices(notices: tuple[str, ...]):
     return gr.update(value="\n\n".join(notices), visible=bool(notices))
 
 
-def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None) -> gr.Blocks:
+def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None,
+              access: Access | None = None) -> gr.Blocks:
+    """In LAN mode (`access.lan`) the page's config holds no machine description and no switch controls are
+    shown: a load event fills and shows them for a host (`access.is_admin`), and the handlers refuse guests."""
+    access = access or Access()
+    guarded = access.lan  # host-only parts start empty and hidden
     with gr.Blocks(title=info.title) as app:
         gr.Markdown(f"# {info.title}")
         running = gr.Markdown(_running(info.running), elem_id="running")
@@ -70,15 +79,21 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                                         label="Temperature (0 = always the most likely word)")
                 system = gr.Textbox(value=DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=2)
             clear = gr.Button("New chat", size="sm")
-        with gr.Tab("This PC"):
-            gr.Dataframe(value=[list(r) for r in info.machine_rows], headers=["", "this PC"], interactive=False,
-                         elem_id="machine")
-            gr.Dataframe(value=[list(r) for r in info.device_rows],
-                         headers=["device", "kind", "found", "details / why not"], interactive=False,
-                         elem_id="devices")
-        with gr.Tab("Why this model"):
+            if info.join_url:
+                from .server import qr_svg
+
+                with gr.Accordion("Join from a phone", open=False):
+                    gr.HTML(f"<div id='join'>{qr_svg(info.join_url)}<p>{info.join_url}</p></div>")
+        machine_rows = [] if guarded else [list(r) for r in info.machine_rows]
+        device_rows = [] if guarded else [list(r) for r in info.device_rows]
+        with gr.Tab("This PC", visible=not guarded) as pc_tab:
+            machine = gr.Dataframe(value=machine_rows, headers=["", "this PC"], interactive=False,
+                                   elem_id="machine")
+            devices = gr.Dataframe(value=device_rows, headers=["device", "kind", "found", "details / why not"],
+                                   interactive=False, elem_id="devices")
+        with gr.Tab("Why this model", visible=not guarded) as why_tab:
             if chooser is not None:
-                with gr.Row():
+                with gr.Row(visible=not guarded) as switch_row:
                     mode = gr.Radio(["auto", "fastest", "efficient"], value="auto", label="Prefer",
                                     info="auto: efficient on battery, fastest on AC power", elem_id="prefer")
                     device = gr.Dropdown(["auto", "cpu", "gpu", "npu", "dml"], value="auto", label="Device",
@@ -86,7 +101,8 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                     model = gr.Dropdown(list(chooser.models), value="auto", label="Model", elem_id="model",
                                         info="a model that is not here yet is downloaded first (size shown)")
                     switch = gr.Button("Switch to the first choice", elem_id="switch")
-            explanation = gr.Markdown(info.explanation or "The model was chosen by hand.", elem_id="explanation")
+            chosen = info.explanation or "The model was chosen by hand."
+            explanation = gr.Markdown("" if guarded else chosen, elem_id="explanation")
 
         def respond(message: str, conv: Conversation, limit: float, temp: float, system_prompt: str,
                     request: gr.Request):
@@ -122,10 +138,31 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         limit = service.max_queue + 1
         box.submit(respond, inputs, outputs, api_name="chat", concurrency_limit=limit)
         send.click(respond, inputs, outputs, api_name=False, concurrency_limit=limit)
-        stop.click(stop_mine, [conversation], None, api_name="stop", queue=False)
-        clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False, queue=False)
+        # Every event goes through the queue (queue=False events would be sent to /gradio_api/run/, which
+        # webui/security.py closes); each event has its own concurrency, so Stop never waits behind an answer.
+        stop.click(stop_mine, [conversation], None, api_name="stop")
+        clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False)
+        if guarded:
+            def for_user(request: gr.Request):
+                host = access.is_admin(request.username)
+                shown = gr.update(visible=host)
+                updates = [shown, shown, gr.update(value=[list(r) for r in info.machine_rows] if host else []),
+                           gr.update(value=[list(r) for r in info.device_rows] if host else []),
+                           gr.update(value=chosen if host else "")]
+                return updates + ([shown] if chooser is not None else [])
+
+            app.load(for_user, None, [pc_tab, why_tab, machine, devices, explanation]
+                     + ([switch_row] if chooser is not None else []), api_name=False)
         if chooser is not None:
-            def do_switch(m: str, d: str, mid: str, progress=gr.Progress()):
+            def explain_for_host(m: str, d: str, mid: str, request: gr.Request) -> str:
+                if not access.is_admin(request.username):
+                    raise gr.Error(HOST_ONLY, print_exception=False)
+                return chooser.explain(m, d, mid)
+
+            def do_switch(m: str, d: str, mid: str, request: gr.Request, progress=gr.Progress()):
+                if not access.is_admin(request.username):  # checked before anything is ranked or fetched
+                    raise gr.Error(HOST_ONLY, print_exception=False)
+
                 def report(p) -> None:
                     progress(p.done_bytes / p.total_bytes, desc=f"Downloading: {p.line()}")
 
@@ -138,7 +175,7 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
 
             choices = [mode, device, model]
             for control in choices:
-                control.change(chooser.explain, choices, explanation, api_name=False, queue=False)
+                control.change(explain_for_host, choices, explanation, api_name=False)
             switch.click(do_switch, choices, [running, notices, explanation], api_name="switch",
                          concurrency_limit=1)
     return app

@@ -78,6 +78,7 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
     2 for what was given on the command line (a flag, a profile file), 1 for the rest."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     _safe_console()
+    _drop_widening_environment()
     if setup_seconds:
         step("set-up", setup_seconds, "environment ready")
     try:
@@ -93,6 +94,20 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
         print(f"error: {err.strerror or err}{where}. Check that folder, or set PHI3PC_HOME to another one.",
               file=sys.stderr)
         return 1
+
+
+# Gradio settings an inherited environment could set to widen what is served (files by path, an MCP server,
+# server-side rendering, a public share link, code editing from the page, reloading, another address).
+WIDENING_ENVIRONMENT = ("GRADIO_ALLOWED_PATHS", "GRADIO_MCP_SERVER", "GRADIO_SSR_MODE", "GRADIO_SHARE",
+                        "GRADIO_VIBE_MODE", "GRADIO_WATCH_DIRS", "GRADIO_SERVER_NAME")
+
+
+def _drop_widening_environment() -> None:
+    """Before Gradio is imported (some are read at import): the app decides what it serves, not the shell."""
+    dropped = [name for name in WIDENING_ENVIRONMENT if os.environ.pop(name, None) is not None]
+    if dropped:
+        print(f"note: ignoring {', '.join(dropped)} from the environment (the app sets what it serves itself)",
+              file=sys.stderr)
 
 
 def _safe_console() -> None:
@@ -118,6 +133,15 @@ def _run(args: Namespace) -> int:
         profile = load_profile(args.probe_file) if args.probe_file else probe()
         print(profile.to_json())
         return 0
+    access, shown = None, ()
+    if args.ask is None and not args.explain:  # serving: credentials are checked before anything loads
+        from .auth import CredentialsError, from_args, is_loopback
+
+        try:
+            access, shown = from_args(args, lan=args.lan or not is_loopback(args.host))
+        except CredentialsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     profile = _profile(args)
     settings = load_settings(offline=args.offline)
     problems: list[str] = []
@@ -142,7 +166,7 @@ def _run(args: Namespace) -> int:
         print(f"note: {notice}", file=sys.stderr)
     if args.ask is not None:
         return _ask(loaded, args.ask, args.max_new_tokens)
-    return _serve(args, profile, loaded, settings, catalog, pref)
+    return _serve(args, profile, loaded, settings, catalog, pref, access, shown)
 
 
 def _convert(args: Namespace) -> int:
@@ -260,11 +284,15 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
 
 
 def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: Settings,
-           catalog: tuple[Artifact, ...], pref: Preference) -> int:
+           catalog: tuple[Artifact, ...], pref: Preference, access, shown: tuple[str, ...] = ()) -> int:
+    """`access` (webui/auth.py) says who may do what; `shown` are the lines printed once (generated secrets)."""
+    from fastapi import Depends
+
     from . import api
     from .app import build_app, launch_kwargs
     from .chat import ChatService
-    from .server import free_port, has_display, lan_addresses, open_browser, web_app
+    from .security import GradioSessions, Guard, machine_hosts
+    from .server import free_port, has_display, lan_addresses, open_browser, qr_console, web_app
     from .server import start as start_server
 
     t = time.perf_counter()
@@ -272,20 +300,29 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     port = free_port(host, args.port)
     if port != args.port:
         print(f"note: port {args.port} is taken; using {port}")
-    service = ChatService(loaded.engine)
+    service = ChatService(loaded.engine, max_queue=args.max_queue)
     running = {"loaded": loaded}
     chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file))
-    blocks = build_app(service, page_info(profile, loaded), chooser)
+    addresses = (lan_addresses() if host in ("0.0.0.0", "::") else [host]) if access.lan else []
+    network_urls = [f"http://{a}:{port}" for a in addresses]
+    info = replace(page_info(profile, loaded), join_url=network_urls[0] if network_urls else "")
+    blocks = build_app(service, info, chooser, access)
     blocks.queue(default_concurrency_limit=1, api_open=False)
 
     def other_models() -> list[str]:  # what the page could switch to; the API lists them, never switches
         return list(dict.fromkeys(c.artifact.id for c in running["loaded"].ranking.candidates))
 
     routers = [api.router(service, lambda: running["loaded"].artifact.id, other_models,
-                          default_max_tokens=args.max_new_tokens)]
-    middleware = [(api.BodyLimit, {"max_bytes": args.max_request_bytes})]
+                          dependencies=[Depends(access.api_dependency)], default_max_tokens=args.max_new_tokens)]
+    sessions = GradioSessions()
+    # The last one added runs first: the guard refuses before a body is read.
+    middleware = [(api.BodyLimit, {"max_bytes": args.max_request_bytes}),
+                  (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
+                           "sessions": sessions})]
     try:
-        web = web_app(blocks, routers=routers, middleware=middleware, **launch_kwargs())
+        web = web_app(blocks, routers=routers, middleware=middleware, auth=access.check if access.lan else None,
+                      **launch_kwargs())
+        sessions.attach(web)
         api.install_error_handlers(web)
         server = start_server(web, host, port)
     except OSError as err:  # taken by another program between the check and the bind
@@ -294,9 +331,14 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
                        "or pass --port") from err
     url = server.url
     step("ready", time.perf_counter() - t, url)
-    if args.lan:
-        for addr in lan_addresses():
-            print(f"         on the network: http://{addr}:{port}")
+    if access.lan:
+        for network_url in network_urls:
+            print(f"         on the network: {network_url}")
+        if network_urls:
+            print(f"         scan to open {network_urls[0]} on a phone:\n{qr_console(network_urls[0])}", end="")
+        print("         every request needs credentials: a login for the page, a Bearer key for the API")
+        for line in shown:  # generated password and key: here once, nowhere else
+            print(line)
     if not args.no_browser and has_display():
         open_browser(url)
     print("Press Ctrl-C to stop.", flush=True)

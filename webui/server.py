@@ -49,6 +49,24 @@ def lan_addresses() -> list[str]:
     return found
 
 
+def qr_console(url: str) -> str:
+    """A QR code of `url` in text (two rows of modules per line), for a phone to scan from the console."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(url, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+def qr_svg(url: str) -> str:
+    """The same QR code as an inline SVG for the page."""
+    import segno
+
+    return segno.make(url, error="m").svg_inline(scale=4, border=2, title=url)
+
+
 class Running:
     """The page and the API on one uvicorn server, in a background thread."""
 

@@ -80,27 +80,40 @@ class ChatService:
     """Runs chats on one engine for everyone: the page and the API share its queue. Stop only stops the
     caller's own generation.
 
-    Concurrency, all under `_cond`: `_holder` is whoever has the engine now (an answer's owner, or the
-    switch); `_waiting` are the tickets in line, first come first served, at most `max_queue` of them.
-    A waiter that goes away (a closed tab, a dropped API client) leaves the line at once. `swap` and
-    `release` wait for the running answer, then hold the turn while the engine changes. `cancel(owner)`
-    reaches the engine only when `owner` holds the turn.
+    Concurrency, all under `_cond`: `_holders` are whoever has one of the engine's `slots` now (answer
+    owners; the engine's own `max_parallel`: several on a continuous-batching engine, else one), or the
+    switch, which takes the engine alone; `_waiting` are the tickets in line, first come first served, at
+    most `max_queue` of them. A waiter that goes away (a closed tab, a dropped API client) leaves the line at
+    once. `swap` and `release` wait until no answer runs, then hold the engine while it changes.
+    `cancel(owner)` stops that owner's reply only (`_replies`), in the engine.
     """
 
     def __init__(self, engine: Engine | None, max_queue: int = 16):
         self.engine = engine
         self.max_queue = max_queue
         self._cond = threading.Condition()
-        self._holder: object | None = None
+        self._holders: list[object] = []
+        self._replies: dict[str, Reply] = {}
         self._waiting: list[object] = []
+
+    @property
+    def slots(self) -> int:
+        return max(1, getattr(self.engine, "max_parallel", 1) or 1)
+
+    def _free(self, holder: object) -> bool:
+        if _SWITCH in self._holders:
+            return False
+        if holder is _SWITCH:
+            return not self._holders
+        return len(self._holders) < self.slots
 
     # -- the turn ---------------------------------------------------------------------------
     def _wait_turn(self, holder: object) -> Iterator[int]:
         """Yields this caller's position while it waits; returns once it holds the turn."""
         ticket = object()
         with self._cond:
-            if self._holder is None and not self._waiting:
-                self._holder = holder
+            if self._free(holder) and not self._waiting:
+                self._holders.append(holder)
                 return
             if len(self._waiting) >= self.max_queue and holder is not _SWITCH:
                 raise QueueFull(f"All {self.max_queue} places in the queue are taken: ask again in a little while.")
@@ -108,9 +121,9 @@ class ChatService:
         try:
             while True:
                 with self._cond:
-                    if self._holder is None and self._waiting[0] is ticket:
+                    if self._waiting[0] is ticket and self._free(holder):
                         self._waiting.pop(0)
-                        self._holder = holder
+                        self._holders.append(holder)
                         return
                     position = self._waiting.index(ticket) + 1
                 yield position
@@ -124,8 +137,8 @@ class ChatService:
 
     def _end_turn(self, holder: object) -> None:
         with self._cond:
-            if self._holder is holder:
-                self._holder = None
+            if holder in self._holders:
+                self._holders.remove(holder)
                 self._cond.notify_all()
 
     def queue_length(self) -> int:
@@ -159,10 +172,11 @@ class ChatService:
 
     def cancel(self, owner: str) -> bool:
         with self._cond:
-            if self._holder != owner or self.engine is None:
-                return False
-            self.engine.cancel()
-            return True
+            reply = self._replies.get(owner)
+        if reply is None:
+            return False
+        reply.cancel()
+        return True
 
     # -- answering --------------------------------------------------------------------------
     def ask(self, owner: str, messages: list[dict], sampling: Sampling) -> Iterator[Event]:
@@ -178,10 +192,14 @@ class ChatService:
             if self.engine is None:
                 raise AppError("The model is being switched: ask again in a moment.")
             reply = self.engine.stream(messages, sampling)
+            with self._cond:
+                self._replies[owner] = reply
             try:
                 for delta in reply:
                     yield Event(delta=delta)
             finally:
+                with self._cond:
+                    self._replies.pop(owner, None)
                 reply.close()
             yield Event(reply=reply)
         finally:

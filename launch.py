@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     serve.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
                        help="the largest API request body accepted (default 1000000; larger: HTTP 413)")
+    serve.add_argument("--parallel", type=int, default=None, metavar="N",
+                       help="answers generated together (continuous batching; default 4 on a CPU or GPU, 1 on an NPU)")
     serve.add_argument("--max-queue", type=_queue_places, default=16, metavar="N",
                        help="how many questions may wait behind the one being answered (default 16)")
     serve.add_argument("--auth", action="append", metavar="USER:PASS",

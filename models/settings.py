@@ -20,6 +20,7 @@ class Settings:
     hf_endpoint: str  # HF_ENDPOINT (huggingface_hub reads it too)
     hf_cache: Path = Path(hf_constants.HF_HUB_CACHE)  # the standard cache: HF_HOME / HF_HUB_CACHE
     hub_timeout_s: float = 3.0
+    parallel: int | None = None  # --parallel: answers at once on a batching engine (None: from the device)
 
     @property
     def embedded_dir(self) -> Path:
@@ -31,11 +32,13 @@ class Settings:
 
 
 def load_settings(offline: bool = False, home: str | os.PathLike | None = None,
-                  hf_cache: str | os.PathLike | None = None, hf_endpoint: str | None = None) -> Settings:
+                  hf_cache: str | os.PathLike | None = None, hf_endpoint: str | None = None,
+                  parallel: int | None = None) -> Settings:
     default_home = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
     return Settings(
         home=Path(home) if home else default_home,
         offline=offline or _truthy(os.environ.get("HF_HUB_OFFLINE")) or hf_constants.HF_HUB_OFFLINE,
         hf_endpoint=hf_endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT,
         hf_cache=Path(hf_cache) if hf_cache else Path(hf_constants.HF_HUB_CACHE),
+        parallel=parallel,
     )

@@ -85,8 +85,19 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list
         precision=art.precision, context_length=candidate.context_length,
         cache_dir=str(cache) if cache else None,
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
-        options={"gguf_keep_ir": art.embedded and cache is not None},
+        options={"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel_for(candidate, settings)},
     )
+
+
+DEFAULT_PARALLEL = 4  # answers at once on the CPU or a GPU (continuous batching); the NPU runs one
+
+
+def parallel_for(candidate: Candidate, settings: Settings) -> int:
+    """How many answers the engine runs together: only OpenVINO GenAI on a CPU or GPU batches; the NPU
+    (static shapes), ONNX Runtime GenAI and the NPU library answer one at a time."""
+    if candidate.artifact.engine != "openvino-genai" or candidate.device_kind not in ("cpu", "gpu"):
+        return 1
+    return max(1, settings.parallel if settings.parallel is not None else DEFAULT_PARALLEL)
 
 
 @dataclass
@@ -158,7 +169,8 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
             notices.append(f"{candidate.label} could not start: {err}")
             log("fallback", time.perf_counter() - t, f"{candidate.label} failed: {err}; trying the next choice")
             continue
-        log("load", time.perf_counter() - t, f"{engine.name} on {candidate.device_id}")
+        together = f", {engine.max_parallel} answers at once" if engine.max_parallel > 1 else ""
+        log("load", time.perf_counter() - t, f"{engine.name} on {candidate.device_id}{together}")
         notices.extend(engine.notices)
         if candidate is not first:
             notices.append(f"Running {candidate.label} instead of the first choice ({first.label}).")

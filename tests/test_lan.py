@@ -101,7 +101,7 @@ def local(embedded_gguf, app_home, tmp_path_factory):
     """The default: loopback, no credentials, with an inherited environment that would widen exposure."""
     shared = tmp_path_factory.mktemp("allowed")
     (shared / "secret.txt").write_text("secret-contents-51d0")
-    app = start_app("--offline", "--max-queue", "0", home=app_home,
+    app = start_app("--offline", "--max-queue", "0", "--parallel", "1", home=app_home,
                     env={"GRADIO_ALLOWED_PATHS": str(shared), "GRADIO_VIBE_MODE": "1"})
     app.secret = shared / "secret.txt"
     yield _settled(app)
@@ -324,7 +324,7 @@ def test_widening_gradio_variables_in_the_environment_are_ignored(local):
 
 
 def test_max_queue_bounds_the_wait_queue(local):
-    """--max-queue 0: while one answer runs, nobody may wait; the next question is refused (429)."""
+    """--parallel 1 --max-queue 0: while one answer runs, nobody may wait; the next question is refused (429)."""
     body = {"messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
             "max_tokens": 1500, "stream": True}
     first_chunk = threading.Event()

@@ -89,7 +89,8 @@ def test_a_device_that_compiles_but_fails_its_first_inference_falls_back(embedde
 
     monkeypatch.setattr(OpenVinoGenAIEngine, "_warm_up", first_inference_fails)
     local = local_artifact(str(embedded_gguf))
-    loaded = start(_only_cpu_here(), catalog + (local,), load_settings(offline=True, home=app_home), Preference())
+    one_at_a_time = load_settings(offline=True, home=app_home, parallel=1)  # the single-request engine
+    loaded = start(_only_cpu_here(), catalog + (local,), one_at_a_time, Preference())
     assert len(calls) == 2 and loaded.artifact.embedded
     assert any("DEVICE_LOST" in n and "could not start" in n for n in loaded.notices)
 

@@ -143,7 +143,8 @@ def _run(args: Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
     profile = _profile(args)
-    settings = load_settings(offline=args.offline)
+    parallel = args.parallel if args.parallel is not None else (1 if args.ask is not None else None)
+    settings = load_settings(offline=args.offline, parallel=parallel)
     problems: list[str] = []
     catalog, pref = _catalog_and_pref(args, settings, problems)
     for problem in problems:

@@ -164,3 +164,26 @@ def test_the_openai_client_raises_its_own_errors_for_them(client):
 def test_wrong_methods_and_unknown_routes_under_v1_are_in_openais_shape(live):
     _error(httpx.get(f"{live.url}/v1/chat/completions", timeout=10), 405)
     _error(httpx.get(f"{live.url}/v1/embeddings", timeout=10), 404)
+
+
+def test_eight_clients_at_once_each_get_the_answer_to_their_own_question(live):
+    # The engine batches up to --parallel answers (default 4 on the CPU); the rest wait in the shared queue.
+    capitals = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome"}
+    asks = [country for country in capitals for _ in range(2)]
+    answers: dict[int, str] = {}
+
+    def ask(i: int, country: str) -> None:
+        c = OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0, timeout=180)
+        out = c.chat.completions.create(model="", temperature=0, max_tokens=48, messages=[
+            {"role": "user", "content": f"What is the capital of {country}?"}])
+        answers[i] = out.choices[0].message.content
+
+    threads = [threading.Thread(target=ask, args=(i, c)) for i, c in enumerate(asks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert len(answers) == 8
+    for i, country in enumerate(asks):
+        assert capitals[country] in answers[i], (country, answers[i])
+        assert not [city for other, city in capitals.items() if other != country and city in answers[i]]

@@ -77,6 +77,9 @@ def run(args: Namespace, setup_seconds: float = 0.0) -> int:
     """Every user error, bad file or unavailable resource ends in one line and a non-zero exit:
     2 for what was given on the command line (a flag, a profile file), 1 for the rest."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C works from the first step, even when started from a shell that ignores SIGINT for background jobs
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     _safe_console()
     _drop_widening_environment()
     if setup_seconds:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
-from .openvino_genai import _available_devices, device_missing, pipeline_config
+from .openvino_genai import _available_devices, device_missing, generation_config, pipeline_config
 
 _END = object()
 CANCEL_WAIT_S = 5.0  # a caller that stops early waits this long at most for the scheduler to drop its request
@@ -217,19 +217,7 @@ class BatchingOpenVinoEngine(Engine):
         return int(self._prompt_ids(messages).shape[1])
 
     def _generation_config(self, sampling: Sampling):
-        config = self._pipe.get_config()  # keeps the model's own eos / stop ids
-        config.max_new_tokens = sampling.max_new_tokens
-        config.do_sample = not sampling.greedy
-        if not sampling.greedy:
-            config.temperature = sampling.temperature
-            config.top_p = sampling.top_p
-            config.top_k = sampling.top_k or 0
-            config.rng_seed = sampling.seed  # per request in the scheduler's sampler
-        config.repetition_penalty = sampling.repetition_penalty
-        if sampling.stop:
-            config.stop_strings = set(sampling.stop)  # ends the generation in the engine
-            config.include_stop_str_in_output = False
-        return config
+        return generation_config(self._pipe.get_config(), sampling)
 
     def _submit(self, req: _Request) -> None:
         with self._cond:

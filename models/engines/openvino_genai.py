@@ -41,6 +41,24 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
     return config
 
 
+def generation_config(config, sampling: Sampling):
+    """The model's own generation config (its eos / stop ids) with this request's sampling, for both
+    OpenVINO GenAI adapters. The seam gives every sampled request a seed: rng_seed defaults to 0 and would
+    repeat the same answer."""
+    config.max_new_tokens = sampling.max_new_tokens
+    config.do_sample = not sampling.greedy
+    if not sampling.greedy:
+        config.temperature = sampling.temperature
+        config.top_p = sampling.top_p
+        config.top_k = sampling.top_k or 0
+        config.rng_seed = sampling.seed
+    config.repetition_penalty = sampling.repetition_penalty
+    if sampling.stop:
+        config.stop_strings = set(sampling.stop)  # ends the generation in the engine
+        config.include_stop_str_in_output = False
+    return config
+
+
 def device_missing(device: str, available: list[str]) -> bool:
     """Is the device (or its driver) missing, so that every artifact on it would fail the same way?"""
     base = device.split(".", maxsplit=1)[0].upper()
@@ -130,19 +148,7 @@ class OpenVinoGenAIEngine(Engine):
         return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
 
     def _generation_config(self, sampling: Sampling):
-        config = self._pipe.get_generation_config()  # keeps the model's own eos / stop ids
-        config.max_new_tokens = sampling.max_new_tokens
-        config.do_sample = not sampling.greedy
-        if not sampling.greedy:
-            config.temperature = sampling.temperature
-            config.top_p = sampling.top_p
-            config.top_k = sampling.top_k or 0
-            config.rng_seed = sampling.seed  # the seam gives every sampled request a seed (default 0 repeats)
-        config.repetition_penalty = sampling.repetition_penalty
-        if sampling.stop:
-            config.stop_strings = set(sampling.stop)
-            config.include_stop_str_in_output = False
-        return config
+        return generation_config(self._pipe.get_generation_config(), sampling)
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         started = time.perf_counter()

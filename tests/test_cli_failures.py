@@ -78,19 +78,21 @@ def test_answers_piped_to_a_file_never_raise_on_characters_the_console_lacks():
     assert done.stdout.decode("utf-8").strip() == "Paris \u2192 caf\u00e9 \u2713"
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs: needs root (CI runs as root)")
+
+
 @contextlib.contextmanager
 def tmpfs(where: Path, size: str, readonly: bool = False):
     where.mkdir(parents=True, exist_ok=True)
     opts = f"size={size}" + (",ro" if readonly else "")
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a small tmpfs (CI runs as root)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], check=True, capture_output=True)
     try:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@needs_root
 def test_a_read_only_app_cache_is_one_line_and_a_non_zero_exit(tmp_path):
     with tmpfs(tmp_path / "ro-home", "1M", readonly=True) as home:
         done = run_launch("--ask", "hi", home=home)
@@ -99,6 +101,7 @@ def test_a_read_only_app_cache_is_one_line_and_a_non_zero_exit(tmp_path):
     assert "not writable" in line and "PHI3PC_HOME" in line
 
 
+@needs_root
 def test_a_full_disk_while_fetching_the_embedded_model_is_one_line(tmp_path):
     with tmpfs(tmp_path / "full-home", "2M") as home:
         done = run_launch("--ask", "hi", home=home)
@@ -107,6 +110,7 @@ def test_a_full_disk_while_fetching_the_embedded_model_is_one_line(tmp_path):
     assert "disk is full" in line and "Free some space" in line
 
 
+@needs_root
 def test_a_full_disk_while_writing_the_compiled_model_cache_still_answers(embedded_gguf, tmp_path):
     with tmpfs(tmp_path / "small-home", "100M") as home:  # room for the 93 MB model, not for its IR copy
         target = home / "embedded" / embedded_gguf.parent.name

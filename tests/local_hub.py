@@ -99,6 +99,7 @@ class LocalHub:
         if not head and key in self.cut_once:
             self.cut_once.discard(key)
             half = len(body) // 2
+            self.log.append(Served("GET", h.path, rng, half))
             h.send_response(status)
             for k, v in headers.items():
                 h.send_header(k, v)
@@ -107,11 +108,12 @@ class LocalHub:
             h.wfile.write(body[:half])
             h.wfile.flush()
             h.close_connection = True
-            self.log.append(Served("GET", h.path, rng, half))
             return
         self._send(h, status, body, head, "application/octet-stream", headers, rng)
 
     def _send(self, h, status, body, head, ctype="text/plain", headers=None, rng=None) -> None:
+        # logged before the reply: a client that has its answer must find it in the log (no race)
+        self.log.append(Served("HEAD" if head else "GET", h.path, rng, 0 if head else len(body)))
         h.send_response(status)
         for k, v in (headers or {}).items():
             h.send_header(k, v)
@@ -120,7 +122,6 @@ class LocalHub:
         h.end_headers()
         if not head:
             h.wfile.write(body)
-        self.log.append(Served("HEAD" if head else "GET", h.path, rng, 0 if head else len(body)))
 
 
 def repo_from_folder(folder: Path, subfolder: str = "") -> dict[str, Path]:

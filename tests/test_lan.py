@@ -341,3 +341,48 @@ def test_max_queue_bounds_the_wait_queue(local):
                          json={"messages": [{"role": "user", "content": FRANCE[0]}]})
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "queue_full"
     runner.join(120)
+
+
+def _fn_index(config: dict, api_name: str) -> int:
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+@pytest.mark.parametrize("which", ["local", "lan"])
+def test_another_clients_session_id_neither_stops_nor_reads_nor_ends_its_chat(which, request):
+    """The owner's answer runs on while an intruder (another browser, in LAN mode another login with the same
+    password) sends Stop, reads the event stream, cancels and ends the heartbeat with the owner's session id."""
+    app = request.getfixturevalue(which)
+    if which == "lan":
+        password, _ = _generated(app)
+        owner = Client(app.url, auth=("guest", password), verbose=False)
+        intruder = _login(app.url, "guest", password)
+    else:
+        owner = Client(app.url, verbose=False)
+        intruder = httpx.Client(base_url=app.url, timeout=30)
+    config = intruder.get("/config").json()
+    job = owner.submit("Write a long story about a dragon who learns to read.", 160, 0.0,
+                       "You are a helpful assistant.", api_name="/chat")
+    deadline = time.monotonic() + 60
+    while not job.outputs() or "tokens/s" in _text(job.outputs()[-1][0]) or not _text(job.outputs()[-1][0]):
+        assert time.monotonic() < deadline and not job.done(), "the owner's answer never started"
+        time.sleep(0.05)
+    sid = owner.session_hash
+    stop, chat = _fn_index(config, "stop"), _fn_index(config, "chat")
+    forged = [
+        intruder.post("/gradio_api/queue/join", json={"data": [], "event_data": None, "fn_index": stop,
+                                                      "trigger_id": None, "session_hash": sid}),
+        intruder.post("/gradio_api/cancel", json={"session_hash": sid, "fn_index": chat, "event_id": "any"}),
+    ]
+    for path in ("/gradio_api/heartbeat/" + sid, f"/gradio_api/queue/data?session_hash={sid}"):  # event streams
+        with intruder.stream("GET", path) as stream:
+            forged.append(stream)
+    for answer in forged:
+        assert answer.status_code == 403, (answer.request.url, answer.status_code)
+    final = _text(job.result(timeout=120)[0])
+    assert "stopped" not in final and "tokens/s" in final and len(final) > 200, final
+    # Its own Stop still works, and its chat goes on.
+    job = owner.submit("Write a long story about a cat.", 400, 0.0, "You are a helpful assistant.", api_name="/chat")
+    while not job.outputs() or not _text(job.outputs()[-1][0]) or "tokens/s" in _text(job.outputs()[-1][0]):
+        time.sleep(0.05)
+    owner.predict(api_name="/stop")
+    assert "stopped" in _text(job.result(timeout=120)[0])

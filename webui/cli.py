@@ -298,6 +298,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     from .security import GradioSessions, Guard, machine_hosts
     from .server import free_port, has_display, lan_addresses, open_browser, qr_console, web_app
     from .server import start as start_server
+    from .sessions import SessionBinding
 
     t = time.perf_counter()
     host = "0.0.0.0" if args.lan else args.host
@@ -320,7 +321,8 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
                           dependencies=[Depends(access.api_dependency)], default_max_tokens=args.max_new_tokens)]
     sessions = GradioSessions()
     # The last one added runs first: the guard refuses before a body is read.
-    middleware = [(api.BodyLimit, {"max_bytes": args.max_request_bytes}),
+    # Then each Gradio session id is bound to the browser that first used it (webui/sessions.py).
+    middleware = [(SessionBinding, {}), (api.BodyLimit, {"max_bytes": args.max_request_bytes}),
                   (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
                            "sessions": sessions})]
     try:

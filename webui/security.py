@@ -25,7 +25,7 @@ from .auth import Access, refused_key_body
 CLOSED = ("/gradio_api/upload", "/gradio_api/process_recording", "/gradio_api/run/", "/gradio_api/api/",
           "/gradio_api/file=", "/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/stream/",
           "/gradio_api/custom_component/", "/gradio_api/dev/", "/gradio_api/vibe", "/gradio_api/undo-vibe",
-          "/gradio_api/mcp", "/monitoring")
+          "/gradio_api/mcp", "/gradio_api/component_server", "/monitoring")
 # What Gradio's login page loads before anyone logs in (the routes that need a login check it themselves).
 LOGIN_PAGE = frozenset({"/", "/login", "/login/", "/logout", "/config", "/config/", "/favicon.ico", "/theme.css",
                         "/robots.txt", "/manifest.json", "/gradio_api/theme.css", "/gradio_api/login_check",

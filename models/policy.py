@@ -71,6 +71,8 @@ class Candidate:
     score: float
     reasons: tuple[str, ...]
     context_length: int  # the window it runs with here: the artifact's own, or shorter when memory is short
+    pool_bytes: int = 0  # the memory it was checked against (0: unknown, the probe could not read it)
+    pool_name: str = ""
 
     @property
     def label(self) -> str:
@@ -292,6 +294,29 @@ def required_bytes(artifact: Artifact, window: int | None = None) -> int:
     return need + need * HEADROOM_PERCENT // 100
 
 
+def slots_that_fit(candidate: Candidate, wanted: int) -> tuple[int, str]:
+    """How many answers at once fit the memory the candidate was checked against: each slot keeps a KV cache
+    of the candidate's whole window (the batching engine's pool is window x slots), the weights are shared.
+    At least one (the candidate fits one by construction); with a note when fewer than `wanted` fit."""
+    art, window = candidate.artifact, candidate.context_length
+    if wanted <= 1 or not art.kv_bytes_per_token or not candidate.pool_bytes:
+        return max(1, wanted), ""  # no KV figure or no memory figure: nothing to check against
+    per_slot = art.kv_bytes_per_token * window
+
+    def need(slots: int) -> int:
+        total = weights_bytes(art) + per_slot * slots
+        return total + total * HEADROOM_PERCENT // 100
+
+    slots = wanted
+    while slots > 1 and need(slots) > candidate.pool_bytes:
+        slots -= 1
+    if slots == wanted:
+        return slots, ""
+    return slots, (f"{slots} answer{'s' if slots > 1 else ''} at once instead of {wanted}: each one keeps a "
+                   f"{_tokens(window)}-token KV cache of {_gb(per_slot)}, and {wanted} need {_gb(need(wanted))} of "
+                   f"{candidate.pool_name or 'memory'} with the weights, {_gb(candidate.pool_bytes)} available")
+
+
 def windows(artifact: Artifact) -> list[int]:
     """The windows to try, longest first: the artifact's own, then powers of two down to MIN_WINDOW.
     Without a per-token KV figure only the full window is known to be right."""
@@ -390,6 +415,7 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             for t, window, note in fitting:
                 score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note,
                                         _quality(artifact, catalog), pref.mode)
-                candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window))
+                candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window,
+                                            t.pool_bytes, t.pool_name))
     candidates.sort(key=lambda c: -c.score)
     return Ranking(tuple(candidates), tuple(rejected), pref, mode)

@@ -14,7 +14,7 @@ from .catalog import Artifact
 from .engines import Engine, EngineSpec, load
 from .errors import AppError, HubUnreachable, NotEnoughDisk, NoUsableArtifact
 from .formats import detect
-from .policy import Availability, Candidate, Preference, Ranking, rank
+from .policy import Availability, Candidate, Preference, Ranking, rank, slots_that_fit
 from .settings import Settings
 
 StepLog = Callable[[str, float, str], None]  # (step, seconds, detail)
@@ -75,17 +75,21 @@ def _writable_cache(folder: Path) -> Path | None:
 
 def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list[str] | None = None) -> EngineSpec:
     art = candidate.artifact
-    wanted = settings.compile_cache_dir / art.id.replace(":", "_")
-    cache = _writable_cache(wanted)
+    folder = settings.compile_cache_dir / art.id.replace(":", "_")
+    cache = _writable_cache(folder)
     if cache is None and notices is not None:
-        notices.append(f"The compiled-model cache {wanted} cannot be written (read-only or full disk): the model "
+        notices.append(f"The compiled-model cache {folder} cannot be written (read-only or full disk): the model "
                        "is compiled afresh at every start. Set PHI3PC_HOME to a writable folder to keep it.")
+    wanted = parallel_for(candidate, settings)
+    parallel, why = slots_that_fit(candidate, wanted)  # every slot keeps a whole window of KV cache
+    if why and notices is not None:
+        notices.append(f"{art.name}: {why}.")
     return EngineSpec(
         path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
         precision=art.precision, context_length=candidate.context_length,
         cache_dir=str(cache) if cache else None,
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
-        options={"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel_for(candidate, settings)},
+        options={"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import sys
 import pytest
 
 from capabilities import MachineProfile
+from models import policy
+from models.engines import Sampling
 from models.errors import NoUsableArtifact
 from models.policy import Preference
 from models.settings import load_settings
@@ -109,3 +112,38 @@ def test_a_damaged_converted_model_is_reported_and_skipped(embedded_gguf, app_ho
     assert "the converted model" in done.stderr and "damaged and was skipped" in done.stderr
     assert "openvino_model.bin" in done.stderr  # what is missing
     assert "smollm2-135m-embedded" in done.stdout  # the ranking is there
+
+
+def _with_available_memory(available: int) -> MachineProfile:
+    data = json.loads((machines.MACHINES / "this-machine-linux-epyc-vm" / "expected.json").read_text())
+    data["memory"]["available_bytes"] = available
+    return MachineProfile.from_json(json.dumps(data))
+
+
+def test_when_the_kv_cache_of_every_slot_does_not_fit_fewer_answers_run_at_once_and_start_up_says_so(
+        embedded_gguf, app_home, catalog):
+    embedded = next(a for a in catalog if a.embedded)
+    per_slot = embedded.kv_bytes_per_token * embedded.context_length
+    weights = policy.weights_bytes(embedded)
+    # Memory for the weights and two full windows (with the policy's headroom), not for the default four.
+    two = (weights + 2 * per_slot) * (100 + policy.HEADROOM_PERCENT) // 100
+    steps = []
+    loaded = start(_with_available_memory(two + per_slot // 2), catalog, load_settings(offline=True, home=app_home),
+                   Preference(model=embedded.id), log=lambda *a: steps.append(a))
+    try:
+        assert loaded.candidate.context_length == embedded.context_length  # the window is not what gave way
+        assert loaded.engine.max_parallel == 2
+        assert any(s[0] == "load" and "2 answers at once" in s[2] for s in steps)
+        (said,) = [n for n in loaded.notices if "at once instead of 4" in n]
+        assert said.startswith(f"{embedded.name}: 2 answers at once instead of 4") and "KV cache" in said
+        replies = [loaded.engine.stream([{"role": "user", "content": q}], Sampling(max_new_tokens=24))
+                   for q in ("What is the capital of France?", "What is the capital of Italy?")]
+        assert "Paris" in replies[0].text() and "Rome" in replies[1].text()
+    finally:
+        loaded.engine.close()
+    roomy = start(_with_available_memory(16 * 2**30), catalog, load_settings(offline=True, home=app_home),
+                  Preference(model=embedded.id))
+    try:
+        assert roomy.engine.max_parallel == 4 and not any("at once instead" in n for n in roomy.notices)
+    finally:
+        roomy.engine.close()

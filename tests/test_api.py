@@ -187,3 +187,22 @@ def test_eight_clients_at_once_each_get_the_answer_to_their_own_question(live):
     for i, country in enumerate(asks):
         assert capitals[country] in answers[i], (country, answers[i])
         assert not [city for other, city in capitals.items() if other != country and city in answers[i]]
+
+
+def test_langchain_chats_and_streams_through_its_openai_integration(live):
+    """LangChain's ChatOpenAI, as a user would point it at this app: a chat, a stream, and a two-turn history."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=f"{live.url}/v1", api_key="not-needed-on-loopback", model="smollm2-135m-embedded",
+                     temperature=0, max_tokens=48, max_retries=0, timeout=120, stream_usage=True)
+    answer = llm.invoke([SystemMessage("You are a helpful assistant."), HumanMessage("What is the capital of France?")])
+    assert "Paris" in answer.content
+    assert answer.usage_metadata["total_tokens"] == answer.usage_metadata["input_tokens"] \
+        + answer.usage_metadata["output_tokens"] and answer.response_metadata["finish_reason"] == "stop"
+    pieces = list(llm.stream("What is the capital of Italy?"))
+    assert len(pieces) >= 3 and "Rome" in "".join(p.content for p in pieces)
+    assert any(p.usage_metadata and p.usage_metadata["output_tokens"] > 0 for p in pieces)  # the usage chunk
+    history = [HumanMessage("What is the capital of France?"), AIMessage(answer.content),
+               HumanMessage("And of Germany?")]
+    assert "Berlin" in llm.invoke(history).content

@@ -206,3 +206,75 @@ def test_langchain_chats_and_streams_through_its_openai_integration(live):
     history = [HumanMessage("What is the capital of France?"), AIMessage(answer.content),
                HumanMessage("And of Germany?")]
     assert "Berlin" in llm.invoke(history).content
+
+
+# -- requests as other tools send them (replayed from their source; the tools themselves do not run here) --------
+# Open WebUI 0.12.4 (backend/open_webui/routers/openai.py, utils/payload.py): aiohttp, a JSON content type even
+# on GET, `tools` with every chat from the page, non-streamed "task" calls that need exactly one choice.
+# Continue (core/llm/llms/OpenAI.ts, packages/openai-adapters, commit d0a3c0b): the openai JS SDK, localhost
+# rewritten to 127.0.0.1, an `api-key` header, a long system message, max_tokens 4096, stream_options always;
+# it drops the text of any chunk that carries a usage, so only the last chunk may.
+OPEN_WEBUI_HEADERS = {"Authorization": "Bearer sk-test", "Content-Type": "application/json", "Accept": "*/*",
+                      "Accept-Encoding": "gzip, deflate, br", "User-Agent": "Python/3.11 aiohttp/3.14.5"}
+CONTINUE_HEADERS = {"accept": "application/json", "authorization": "Bearer sk-test",
+                    "content-type": "application/json", "user-agent": "OpenAI/JS 5.23.2", "x-stainless-lang": "js",
+                    "x-stainless-package-version": "5.23.2", "x-stainless-os": "Linux", "x-stainless-arch": "x64",
+                    "x-stainless-runtime": "node", "x-stainless-runtime-version": "v20.19.0",
+                    "x-stainless-retry-count": "0", "x-stainless-timeout": "600", "api-key": ""}
+
+
+def _sse(answer: httpx.Response) -> tuple[list[dict], bool]:
+    lines = [line for line in answer.text.split("\n") if line.startswith("data: ")]
+    done = bool(lines) and lines[-1] == "data: [DONE]"
+    return [json.loads(line[6:]) for line in lines if line != "data: [DONE]"], done
+
+
+def test_open_webui_lists_models_streams_a_chat_with_tools_and_runs_its_title_task(live):
+    models = httpx.get(f"{live.url}/v1/models", headers=OPEN_WEBUI_HEADERS, timeout=30)
+    assert models.status_code == 200 and models.headers["content-type"].startswith("application/json")
+    assert models.json()["data"][0]["id"] == "smollm2-135m-embedded"
+    tools = [{"type": "function", "function": {"name": "get_current_timestamp",
+                                               "description": "Get the current Unix timestamp in seconds.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    chat = {"stream": True, "model": "smollm2-135m-embedded",
+            "messages": [{"role": "user", "content": "What is the capital of France?"}], "tools": tools}
+    answer = httpx.post(f"{live.url}/v1/chat/completions", headers=OPEN_WEBUI_HEADERS, json=chat, timeout=120)
+    assert answer.status_code == 200 and "text/event-stream" in answer.headers["content-type"]  # its stream test
+    chunks, done = _sse(answer)
+    assert done and "Paris" in "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    title = {"model": "smollm2-135m-embedded", "stream": False, "max_tokens": 1000, "messages": [
+        {"role": "user", "content": "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the "
+                                    "chat history.\n### Output:\nJSON format: { \"title\": \"your concise title "
+                                    "here\" }\n### Chat History:\n<chat_history>\nUSER: What is the capital of "
+                                    "France?\nASSISTANT: Paris.\n</chat_history>"}]}
+    answer = httpx.post(f"{live.url}/v1/chat/completions", headers=OPEN_WEBUI_HEADERS, json=title, timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    assert len(body["choices"]) == 1 and body["choices"][0]["message"]["content"].strip()
+
+
+def test_continue_lists_models_and_streams_a_chat_with_its_system_message_and_4096_max_tokens(live):
+    host = live.url.replace("localhost", "127.0.0.1")
+    models = httpx.get(f"{host}/v1/models", headers={"Content-Type": "application/json",
+                                                     "Authorization": "Bearer sk-test", "api-key": "sk-test"},
+                       timeout=30)
+    assert models.status_code == 200 and [m["id"] for m in models.json()["data"]][0] == "smollm2-135m-embedded"
+    system = ("<important_rules>\n  You are in chat mode.\n\n  If the user asks to make changes to files offer that "
+              "they can use the Apply Button on the code block, or switch to Agent Mode to make the suggested "
+              "updates automatically.\n  If needed concisely explain to the user they can switch to agent mode "
+              "using the Mode Selector dropdown and provide no other details.\n\n  Always include the language and "
+              "file name in the info string when you write code blocks.\n</important_rules>")
+    chat = {"messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "},
+                         {"role": "user", "content": "What is the capital of France? Answer in one sentence."}],
+            "model": "smollm2-135m-embedded", "max_tokens": 4096, "stream": True,
+            "stream_options": {"include_usage": True}}
+    answer = httpx.post(f"{host}/v1/chat/completions", headers=CONTINUE_HEADERS, json=chat, timeout=300)
+    assert answer.status_code == 200, answer.text
+    chunks, done = _sse(answer)
+    assert done
+    with_text = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert with_text and all(c.get("usage") is None for c in with_text)  # Continue would drop these otherwise
+    assert "Paris" in "".join(c["choices"][0]["delta"]["content"] for c in with_text)
+    last = chunks[-1]
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] > 0

@@ -386,3 +386,23 @@ def test_another_clients_session_id_neither_stops_nor_reads_nor_ends_its_chat(wh
         time.sleep(0.05)
     owner.predict(api_name="/stop")
     assert "stopped" in _text(job.result(timeout=120)[0])
+
+
+def test_a_client_that_disconnects_frees_its_slot_for_the_next_one(local):
+    """--parallel 1 --max-queue 0: one slot, no waiting. A client gone mid-answer must give the slot back at once,
+    or the next question would be refused (429) until the long answer ran out."""
+    body = {"messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
+            "max_tokens": 1500, "stream": True}
+    for _ in range(3):
+        with httpx.stream("POST", local.url + "/v1/chat/completions", json=body, timeout=60) as r:
+            for i, _line in enumerate(r.iter_lines()):
+                if i > 4:
+                    break  # gone, mid-answer
+        deadline = time.monotonic() + 10  # the server notices the closed connection within moments
+        while True:
+            answer = httpx.post(local.url + "/v1/chat/completions", timeout=60, json={
+                "messages": [{"role": "user", "content": FRANCE[0]}], "max_tokens": 32, "temperature": 0})
+            if answer.status_code != 429 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer.status_code == 200 and "Paris" in answer.json()["choices"][0]["message"]["content"]

@@ -53,6 +53,9 @@ def test_a_model_that_fits_only_without_the_running_one_is_loaded_after_unloadin
     assert first.engine._pipe is None  # the old engine was closed before the new one loaded
     assert running["loaded"].artifact.id == "local:bigger" and service.engine is running["loaded"].engine
     assert "Paris" in _answer(service)
+    now = service.engine
+    service.release()  # what the app does at exit (webui/cli.py _serve): the model running now is closed
+    assert now._pipe is None and service.engine is None
 
 
 def test_when_the_new_model_fails_after_unloading_the_old_one_comes_back(setting, catalog, tmp_path):

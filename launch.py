@@ -228,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--model", metavar="ID|PATH", help="a catalog id, or a GGUF file / model folder")
     choose.add_argument("--device", choices=["auto", "cpu", "gpu", "npu", "dml"], default="auto",
                         help="run on this device kind (default: the policy decides)")
-    choose.add_argument("--prefer", choices=["auto", "fastest", "efficient"], default="auto",
-                        help="auto (efficient on battery, fastest on AC), fastest, or efficient (NPU first)")
+    choose.add_argument("--prefer", choices=["auto", "fastest", "efficient", "quality"], default="auto",
+                        help="auto (efficient on battery, fastest on AC), fastest, efficient (NPU first), or "
+                             "quality (the best model that fits, Phi-4-mini included)")
     choose.add_argument("--offline", action="store_true",
                         help="never touch the network: cached artifacts or the embedded model only")
     choose.add_argument("--probe-file", metavar="FILE",

@@ -51,6 +51,10 @@ class Artifact:
     group_size: int = 0  # INT4 weight groups: -1 channel-wise, 128 group-wise; 0 unknown or not INT4 IR
     quality_tier: int = 0
     quality_note: str = ""
+    # From its family: a model outside the product's default choice (the Phi-3 family), ranked only when
+    # asked for by id or with `--prefer quality`; on_request_note says so in the rejection.
+    on_request: bool = False
+    on_request_note: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -61,7 +65,7 @@ class CatalogError(ValueError):
     pass
 
 
-FAMILY_KEYS = {"id", "quality_tier", "quality_note"}
+FAMILY_KEYS = {"id", "quality_tier", "quality_note", "on_request", "on_request_note"}
 
 
 def _families(families: list[dict]) -> dict[str, dict]:

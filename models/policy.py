@@ -39,6 +39,7 @@ PRIORS: dict[str, tuple[float, float]] = {
     "cpu": (2.0, 1.0),
 }
 QUALITY_POINTS = 1.0  # score points per quality tier of the model (catalog.toml [[family]], with its sources)
+QUALITY_FIRST_POINTS = 100.0  # per tier with --prefer quality: more than any device or build difference (< 50)
 BYTES_PER_TOKEN_WEIGHT = 1.5  # score points per GB of weights
 EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
 DEVICE_CHOICES = ("auto", "cpu", "gpu", "npu", "dml")
@@ -47,7 +48,7 @@ ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "
 
 @dataclass(frozen=True)
 class Preference:
-    mode: str = "auto"  # auto | fastest | efficient
+    mode: str = "auto"  # auto | fastest | efficient | quality
     device: str = "auto"  # auto | cpu | gpu (any engine's GPU) | npu | dml (DirectML only)
     model: str | None = None  # an artifact id
 
@@ -221,7 +222,10 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
     if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
     reasons = []
-    if mode == "efficient":
+    if mode == "quality":
+        score = speed * 10 + efficiency + (QUALITY_FIRST_POINTS - QUALITY_POINTS) * quality[0]
+        reasons.append(f"{target.name}: quality first (the best model that fits), then speed")
+    elif mode == "efficient":
         score = efficiency * 10 + speed
         reasons.append(f"{target.name}: efficiency first" + (" (on battery)" if profile.power.on_battery else ""))
     else:
@@ -396,6 +400,11 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             rejected.append(Rejection(artifact.id, pref.device, (why,)))
         for kind in artifact.devices:
             if not _wanted(pref.device, kind):
+                continue
+            if artifact.on_request and not pref.model and pref.mode != "quality":
+                rejected.append(Rejection(artifact.id, kind, (
+                    artifact.on_request_note or "outside the default choice",
+                    f"ask for it with --model {artifact.id} or --prefer quality")))
                 continue
             blockers = [r for r in (_engine_reason(artifact, kind, profile),
                                     _availability_reason(artifact, avail)) if r]

@@ -178,7 +178,9 @@ def test_offline_without_a_cached_phi3_runs_the_embedded_model():
     offline = Availability(cached=frozenset({"smollm2-135m-embedded"}), hub_reachable=False, offline=True)
     r = rank(profile("core-ultra-7-155h-windows"), CATALOG, Preference(), offline)
     assert [c.artifact.id for c in r.candidates] == ["smollm2-135m-embedded"]
-    assert all("the app is offline" in x.reasons[0] for x in r.rejected if x.artifact_id != "smollm2-135m-embedded")
+    on_request = {a.id for a in CATALOG if a.on_request}  # Phi-4-mini: rejected first for not being asked for
+    assert all("the app is offline" in x.reasons[0] for x in r.rejected
+               if x.artifact_id != "smollm2-135m-embedded" and x.artifact_id not in on_request)
 
 
 def test_offline_with_a_cached_phi3_runs_it():
@@ -296,3 +298,38 @@ def test_on_the_npu_the_channel_wise_build_comes_first_when_the_user_asks_for_fa
              ONLINE)
     assert [c.artifact.id for c in r.candidates[:2]] == ["phi35-mini-ov-int4-cw", "phi35-mini-ov-int4-gq"]
     assert any("channel-wise" in why and "fastest" in why for why in r.candidates[0].reasons)
+
+
+PHI4 = {"phi4-mini-ov-int4", "phi4-mini-onnx-cpu-int4", "phi4-mini-onnx-dml-int4"}
+
+
+@pytest.mark.parametrize("name", machines.names())
+def test_phi4_mini_is_never_the_default_but_is_ranked_when_asked_for(name):
+    assert {a.id for a in CATALOG if a.on_request} == PHI4
+    default = rank(profile(name), CATALOG, Preference(), ONLINE)
+    assert not [c for c in default.candidates if c.artifact.id in PHI4]
+    said = [r for r in default.rejected if r.artifact_id in PHI4]
+    assert said and all("offered on request" in r.reasons[0] and "--prefer quality" in r.reasons[1] for r in said)
+    asked = rank(profile(name), CATALOG, Preference(model="phi4-mini-ov-int4"), ONLINE)
+    assert all(c.artifact.id == "phi4-mini-ov-int4" and c.device_kind in ("cpu", "gpu") for c in asked.candidates)
+    assert asked.candidates or asked.rejected  # ranked, or rejected for a reason of its own (memory, engine)
+    assert not any("offered on request" in " ".join(r.reasons) for r in asked.rejected)
+
+
+@pytest.mark.parametrize("name", machines.names())
+def test_prefer_quality_puts_the_best_model_that_fits_first(name):
+    r = rank(profile(name), CATALOG, Preference(mode="quality"), ONLINE)
+    fitting = [c for c in r.candidates if not c.artifact.embedded]
+    if not fitting:
+        return  # nothing but the embedded model fits this machine
+    assert r.candidates[0].artifact.quality_tier == max(c.artifact.quality_tier for c in fitting)
+    assert "quality first" in r.candidates[0].reasons[0]
+    tiers = [c.artifact.quality_tier for c in fitting]
+    assert tiers == sorted(tiers, reverse=True)  # by model, then by device and build within a model
+
+
+def test_phi4_mini_leads_prefer_quality_where_phi3_medium_does_not_fit():
+    eight_gb = rank(profile("laptop-8gb-core-i5-1135g7-windows"), CATALOG, Preference(mode="quality"), ONLINE)
+    first = eight_gb.candidates[0]
+    assert first.artifact.family == "phi-4-mini", top(eight_gb)
+    assert not any(c.artifact.family == "phi-3-medium-4k" for c in eight_gb.candidates)

@@ -148,3 +148,91 @@ def test_waiting_callers_see_their_place_a_full_queue_is_refused_and_a_leaver_fr
     engine.go.set()
     assert [e.delta for e in running if e.delta] == ["done"]
     assert [e.delta for e in c if e.delta] == ["first ", "done"]  # "c" is served next
+
+
+def test_the_figures_line_names_device_engine_model_speed_tokens_and_why_it_ended():
+    engine = RecordingEngine()
+    *_, last = ChatService(engine).respond("me", Conversation(), "Hi!", Sampling())
+    answer = last.conversation.turns[-1]
+    assert answer.figures.split(" · ")[:3] == ["CPU", "fake", "fake"]  # device, engine, model
+    assert "7 tokens" not in answer.figures and "3 tokens" in answer.figures  # generated, not prompt tokens
+    assert answer.figures.endswith("ended: the model finished")
+    assert answer.speed == (0.05, 20.0)  # for the speed chart
+
+
+def test_stop_while_waiting_leaves_the_queue_and_gives_the_question_back():
+    engine = Paused()
+    service = ChatService(engine)
+    running = service.ask("a", [{"role": "user", "content": "q"}], Sampling())
+    assert next(running).delta == "first "
+    waiting = service.respond("b", Conversation(), "my question", Sampling())
+    assert next(waiting).position == 1 and service.busy("b")
+    assert service.cancel("b") is True
+    (last,) = list(waiting)
+    assert last.give_back == "my question" and not last.error and last.conversation.turns == []
+    assert service.queue_length() == 0 and not service.busy("b")
+    engine.go.set()
+    list(running)
+    # a later question of the same owner is not affected by the earlier Stop
+    assert list(service.respond("b", Conversation(), "again", Sampling()))[-1].conversation.turns[-1].content
+
+
+class TwoAtOnce(RecordingEngine):
+    """Runs two answers together; each one stops when its own reply is cancelled."""
+
+    max_parallel = 2
+
+    def _generate(self, messages, sampling, reply: Reply):
+        import time
+
+        sent = 0
+        for w in self.words:
+            if reply._cancel.is_set():
+                break
+            sent += 1
+            time.sleep(0.002)
+            yield w
+        reply.stats = ReplyStats("CPU", "fake", 0.05, 20.0, 7, sent,
+                                 "cancelled" if reply._cancel.is_set() else "stop", 0.2)
+
+
+def test_a_tab_whose_old_answer_is_still_ending_keeps_stop_for_the_new_one():
+    """Regenerate starts the new answer while the old one winds down: the old one's end must not unregister the
+    new one, and Stop reaches every answer of that owner."""
+    service = ChatService(TwoAtOnce(words=tuple(f"w{i} " for i in range(500))))
+    old = service.ask("me", [{"role": "user", "content": "q"}], Sampling())
+    new = service.respond("me", Conversation(), "go", Sampling())
+    assert next(old).delta and next(new).conversation.turns[-1].content
+    old.close()  # the old one ends first
+    assert service.cancel("me") is True  # the new one is still reachable
+    final = list(new)[-1].conversation.turns[-1]
+    assert "stopped" in final.figures and len(final.content.split()) < 500
+    assert service.cancel("me") is False and not service.busy("me")
+
+
+def test_while_a_switch_loads_the_next_model_questions_wait_with_what_it_does_then_get_answered():
+    import threading
+
+    engine = RecordingEngine()
+    service = ChatService(engine)
+    service.begin_switch("Phi-3 on NPU: compiling")
+    service.release()
+    updates = service.respond("me", Conversation(), "Hello?", Sampling())
+    first = next(updates)
+    assert first.position and first.note == "Phi-3 on NPU: compiling"
+    from webui.chat import waiting_line
+
+    assert waiting_line(first) == "Waiting: the model is being switched (Phi-3 on NPU: compiling)..."
+    new = RecordingEngine(words=("Hi.",))
+    threading.Timer(0.3, lambda: (service.swap(new), service.end_switch())).start()
+    last = list(updates)[-1]
+    assert last.conversation.turns[-1].content == "Hi." and not last.error and new.calls
+
+
+def test_model_defaults_come_from_the_engine_when_it_has_them():
+    from webui.chat import model_defaults
+
+    engine = RecordingEngine()
+    assert model_defaults(engine) == Sampling() and model_defaults(None) == Sampling()
+    engine.defaults = Sampling(temperature=0.7, top_p=0.9, max_new_tokens=256)
+    assert model_defaults(engine).top_p == 0.9

@@ -1,24 +1,43 @@
-"""The Gradio page: a streaming chat, a Stop button that stops the engine, what runs where."""
+"""The Gradio page: layout and wiring. The logic is in webui/chat.py (the shared queue, answers, figures) and
+webui/tab.py (a tab's chats, their copy in the browser, edits, export); HTML pieces in webui/render.py.
+
+Every event goes through the queue (queue=False events would be sent to /gradio_api/run/, which
+webui/security.py closes). Answers of a tab (Enter, Send, an example, Regenerate, an edit) all write to one
+chat: a newer one, New chat or another past chat takes over (`TabState.epoch`); the older one stops in the
+engine and ends without touching the page (its last update is a skip, so Gradio's final re-send of it
+changes nothing).
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
 from models.engines import Sampling
+from models.engines.base import MAX_SEED
 from models.errors import AppError
 
+from . import render
 from .auth import Access
-from .chat import DEFAULT_SYSTEM_PROMPT, ChatService, Conversation
+from .chat import DEFAULT_SYSTEM_PROMPT, ChatService, Conversation, model_defaults, waiting_line
+from .tab import TabState, cut_at_user, event_index
 
 HOST_ONLY = "Only the host can switch models"
+EXAMPLES = ("What is the capital of France?", "Explain in two sentences what an NPU is.",
+            "Write a Python function that reverses a string.", "Write a haiku about the sea.")
+# The chats are kept in this browser's localStorage under this key. Gradio encrypts them with this secret,
+# which the page's own config carries: it keeps the value opaque, not private. A fixed secret lets the chats
+# outlive a restart of the app.
+STORAGE_KEY = "phi3pc-chats"
+STORAGE_SECRET = "phi3pc-chats-in-this-browser"
+SAVE_EVERY_S = 1.0  # while an answer streams, its copy in the browser is refreshed this often
 
-CSS = """
-.status-note {border-left: 4px solid #d97706; padding: 0.5em 1em; background: rgba(217,119,6,0.08);}
-footer {display: none !important;}
-"""
+CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
 # System fonts only: the page must look right with no internet (Gradio's default theme pulls Google Fonts).
 THEME = gr.themes.Soft(font=[gr.themes.Font("system-ui"), "sans-serif"],
                        font_mono=[gr.themes.Font("ui-monospace"), "monospace"])
@@ -29,17 +48,18 @@ class PageInfo:
     title: str
     running: str  # "SmolLM2-135M on CPU (AMD EPYC) with OpenVINO GenAI"
     notices: tuple[str, ...] = ()
-    machine_rows: tuple[tuple[str, str], ...] = ()  # "This PC" table
-    device_rows: tuple[tuple[str, ...], ...] = ()
-    explanation: str = ""  # markdown: why this model, what else was considered
+    machine_rows: tuple[tuple[str, str], ...] = ()  # "This PC" summary
+    device_rows: tuple[tuple[str, ...], ...] = ()  # (name [id], kind, "yes"/"no", details / why not)
+    explanation: str = ""  # HTML: why this model, what else was considered
     join_url: str = ""  # LAN mode: the address a phone opens (shown with a QR code)
+    running_device: str = ""  # the device id the model runs on ("CPU", "GPU.0"); else told from `running`
 
 
 @dataclass(frozen=True)
 class Chooser:
     """Lets the page re-rank with other preferences, and switch to the new first choice."""
 
-    explain: Callable[[str, str, str], str]  # (mode, device, model id or "auto") -> markdown
+    explain: Callable[[str, str, str], str]  # (mode, device, model id or "auto") -> HTML
     # (mode, device, model, progress callback) -> (running text, notices); fetches what is missing
     switch: Callable[..., tuple[str, tuple[str, ...]]]
     models: tuple[tuple[str, str], ...] = ()  # (label, id) for the model picker
@@ -49,8 +69,9 @@ def _running(text: str) -> str:
     return f"Running **{text}**."
 
 
-def _notices(notices: tuple[str, ...]):
-    return gr.update(value="\n\n".join(notices), visible=bool(notices))
+def _sampling(limit, temp, top_p, seed) -> Sampling:
+    seed = None if seed is None or seed == "" else int(seed)
+    return Sampling(max_new_tokens=int(limit), temperature=float(temp), top_p=float(top_p), seed=seed)
 
 
 def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None,
@@ -59,38 +80,54 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
     shown: a load event fills and shows them for a host (`access.is_admin`), and the handlers refuse guests."""
     access = access or Access()
     guarded = access.lan  # host-only parts start empty and hidden
+    defaults = model_defaults(service.engine)
     with gr.Blocks(title=info.title) as app:
-        gr.Markdown(f"# {info.title}")
+        gr.Markdown(f"# {info.title}", elem_id="title")
         running = gr.Markdown(_running(info.running), elem_id="running")
-        notices = gr.Markdown("\n\n".join(info.notices), visible=bool(info.notices),
-                              elem_classes=["status-note"], elem_id="notice")
-        conversation = gr.State(Conversation())
+        notices = gr.HTML(render.notice(info.notices), elem_id="notice", padding=False)
+        tab = gr.State(TabState())  # server-side, a copy per tab: its chat and the secret its Stop needs
+        saved = gr.BrowserState({"v": 1, "chats": []}, storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
         with gr.Tab("Chat"):
             chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chatbot", feedback_options=None,
-                                 buttons=["copy"])
-            with gr.Row():
-                box = gr.Textbox(placeholder="Ask something and press Enter", show_label=False, scale=8,
-                                 elem_id="prompt", autofocus=True)
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
-            with gr.Accordion("Settings", open=False):
-                max_tokens = gr.Slider(16, 2048, value=512, step=16, label="Longest answer (tokens)")
-                temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05,
-                                        label="Temperature (0 = always the most likely word)")
-                system = gr.Textbox(value=DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=2)
-            clear = gr.Button("New chat", size="sm")
+                                 buttons=["copy", "copy_all"], editable="user", autoscroll=True,
+                                 examples=[{"text": e} for e in EXAMPLES],
+                                 placeholder="Ask anything, or pick an example.")
+            with gr.Row(elem_id="ask-row"):
+                box = gr.Textbox(placeholder="Ask something, then Enter", show_label=False, scale=8,
+                                 elem_id="prompt", autofocus=True, min_width=120, max_lines=6)
+                send = gr.Button("Send", variant="primary", scale=1, elem_id="send", min_width=64)
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop", min_width=64, interactive=False)
+            clear = gr.Button("New chat", size="sm", elem_id="new-chat")
+            with gr.Accordion("Settings (this tab)", open=False, elem_id="settings"):
+                system = gr.Textbox(value=DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=2, elem_id="system")
+                with gr.Row():
+                    max_tokens = gr.Slider(16, 2048, value=defaults.max_new_tokens, step=16,
+                                           label="Longest answer (tokens)", elem_id="max-tokens")
+                    temperature = gr.Slider(0.0, 1.5, value=defaults.temperature, step=0.05,
+                                            label="Temperature (0 = always the most likely word)",
+                                            elem_id="temperature")
+                with gr.Row():
+                    top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05,
+                                      label="Top-p (with temperature > 0)", elem_id="top-p")
+                    seed = gr.Number(value=defaults.seed, label="Seed (blank: a new one for every answer)",
+                                     precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
+                reset = gr.Button("Reset to the model's defaults", size="sm", elem_id="reset")
+            with gr.Accordion("Past chats", open=False, elem_id="past-chats"):
+                past = gr.Radio([], label="Open a past chat (kept in this browser)", elem_id="past")
+            with gr.Accordion("Speed this session", open=False, elem_id="speed-box"):
+                chart = gr.HTML(render.speed_chart([]), elem_id="speed", padding=False)
+            with gr.Accordion("Export this chat", open=False, elem_id="export-box"):
+                export = gr.HTML(render.export_links(Conversation()), elem_id="export", padding=False)
             if info.join_url:
                 from .server import qr_svg
 
                 with gr.Accordion("Join from a phone", open=False):
                     gr.HTML(f"<div id='join'>{qr_svg(info.join_url)}<p>{info.join_url}</p></div>")
-        machine_rows = [] if guarded else [list(r) for r in info.machine_rows]
-        device_rows = [] if guarded else [list(r) for r in info.device_rows]
+        machine_html = render.machine_card(info.machine_rows)
+        devices_html = render.device_cards(info.device_rows, info.running, info.running_device)
         with gr.Tab("This PC", visible=not guarded) as pc_tab:
-            machine = gr.Dataframe(value=machine_rows, headers=["", "this PC"], interactive=False,
-                                   elem_id="machine")
-            devices = gr.Dataframe(value=device_rows, headers=["device", "kind", "found", "details / why not"],
-                                   interactive=False, elem_id="devices")
+            machine = gr.HTML("" if guarded else machine_html, elem_id="machine", padding=False)
+            devices = gr.HTML("" if guarded else devices_html, elem_id="devices", padding=False)
         with gr.Tab("Why this model", visible=not guarded) as why_tab:
             if chooser is not None:
                 with gr.Row(visible=not guarded) as switch_row:
@@ -102,83 +139,232 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                                         info="a model that is not here yet is downloaded first (size shown)")
                     switch = gr.Button("Switch to the first choice", elem_id="switch")
             chosen = info.explanation or "The model was chosen by hand."
-            explanation = gr.Markdown("" if guarded else chosen, elem_id="explanation")
+            explanation = gr.HTML("" if guarded else chosen, elem_id="explanation", padding=False)
 
-        def respond(message: str, conv: Conversation, limit: float, temp: float, system_prompt: str,
-                    request: gr.Request):
-            conv = conv.owned()
-            owner = conv.owner
+        # -- what every chat event shows ---------------------------------------------------------
+        outputs = [chatbot, box, send, stop, saved, chart, export, past]
+
+        def view(t: TabState, shown: list | None = None, box_value=gr.skip(), busy: bool = False,
+                 store: bool = True):
+            return (t.conversation.display() if shown is None else shown, box_value,
+                    gr.update(interactive=not busy), gr.update(interactive=busy),
+                    t.to_browser() if store else gr.skip(),
+                    gr.skip() if busy else render.speed_chart(t.speeds),
+                    gr.skip() if busy else render.export_links(t.conversation),
+                    gr.skip() if busy else gr.update(choices=t.past_choices(), value=None))
+
+        unchanged = tuple(gr.skip() for _ in outputs)
+
+        def answer(t: TabState, before: Conversation, message: str, settings: tuple, from_box: bool):
+            """Stream one answer to `message` after `before` into this tab's chat."""
+            if t.switching:
+                gr.Warning("Sending is paused while the model is switched: it resumes when the new one runs.")
+                yield view(t, box_value=message if from_box else gr.skip(), store=False)
+                return
             try:
-                sampling = Sampling(max_new_tokens=int(limit), temperature=float(temp))
+                sampling = _sampling(*settings[:2], settings[3], settings[4])
             except (AppError, TypeError, ValueError, OverflowError) as err:
                 gr.Warning(f"Settings: {err}")
-                yield conv.display(), conv, message
+                yield view(t, store=False)
                 return
-            for update in service.respond(owner, conv, message, sampling, system_prompt):
-                if update.position:  # waiting behind other people's answers (the page and the API share one queue)
-                    waiting = conv.display() + [{"role": "user", "content": message.strip()}, {
-                        "role": "assistant", "content": f"Waiting: {update.position} "
-                        f"answer{'s' if update.position > 1 else ''} before yours..."}]
-                    yield waiting, conv, ""
-                    continue
-                if update.error:
-                    gr.Warning(update.error)
-                    yield update.conversation.display(), update.conversation, update.give_back
+            epoch = t.begin()
+            owner = t.owned()
+            service.cancel(owner)  # an answer of this tab still running (Regenerate, an edit) stops now
+            t.conversation, saved_at = before, 0.0
+            cleared = gr.skip()
+            if from_box:
+                cleared = ""
+            question = {"role": "user", "content": message.strip()}
+            for update in service.respond(owner, before, message, sampling, settings[2]):
+                if not t.current(epoch):  # taken over: stop here (closing the stream stops the engine)
+                    yield unchanged
                     return
-                yield update.conversation.display(), update.conversation, ""
+                if update.position:  # waiting behind other people's answers (the page and the API share a queue)
+                    shown = before.display() + [question, {"role": "assistant", "content": waiting_line(update)}]
+                    yield view(t, shown, cleared, busy=True, store=False)
+                    continue
+                if update.done:
+                    if update.error:
+                        gr.Warning(update.error)
+                    t.finish(update.conversation)
+                    back = update.give_back if update.give_back and from_box else cleared
+                    yield view(t, box_value=back)
+                    return
+                t.conversation = update.conversation
+                now = time.monotonic()
+                store = now - saved_at >= SAVE_EVERY_S  # the browser's copy follows, so a reload loses nothing
+                saved_at = now if store else saved_at
+                yield view(t, box_value=cleared, busy=True, store=store)
 
-        def stop_mine(conv: Conversation) -> None:
-            if conv.owner:  # the owner secret lives in this tab's server-side state: nobody else's Stop reaches it
-                service.cancel(conv.owner)
+        settings_inputs = [max_tokens, temperature, system, top_p, seed]
+        limit = service.max_queue + max(8, service.slots + 1)
+        answers = {"concurrency_id": "answers", "concurrency_limit": limit, "show_progress": "minimal"}
 
-        inputs = [box, conversation, max_tokens, temperature, system]
-        outputs = [chatbot, conversation, box]
-        # Gradio hands every question to the chat service at once; its own queue orders them (and the
-        # API's), shows each waiting user their place, and refuses politely when full.
-        limit = service.max_queue + 1
-        box.submit(respond, inputs, outputs, api_name="chat", concurrency_limit=limit)
-        send.click(respond, inputs, outputs, api_name=False, concurrency_limit=limit)
-        # Every event goes through the queue (queue=False events would be sent to /gradio_api/run/, which
-        # webui/security.py closes); each event has its own concurrency, so Stop never waits behind an answer.
-        stop.click(stop_mine, [conversation], None, api_name="stop")
-        clear.click(lambda: ([], Conversation(), ""), None, outputs, api_name=False)
+        def respond(message: str, limit_: float, temp: float, system_prompt: str, top_p_: float = 1.0,
+                    seed_: float | None = None, t: TabState | None = None):
+            if t is None:
+                t = TabState()
+            yield from answer(t, t.conversation, message, (limit_, temp, system_prompt, top_p_, seed_), True)
+
+        # Enter and Send are one event: while its answer runs, a second Enter is not sent (trigger_mode "once").
+        gr.on([box.submit, send.click], respond, [box, *settings_inputs[:3], top_p, seed, tab], outputs,
+              api_name="chat", trigger_mode="once", **answers)
+
+        def regenerate(t: TabState, limit_, temp, system_prompt, top_p_, seed_, retry: gr.RetryData):
+            before, message = cut_at_user(t.conversation, event_index(retry.index))
+            if not message:
+                yield view(t, store=False)
+                return
+            yield from answer(t, before, message, (limit_, temp, system_prompt, top_p_, seed_), False)
+
+        def edited(t: TabState, limit_, temp, system_prompt, top_p_, seed_, edit: gr.EditData):
+            before, _old = cut_at_user(t.conversation, event_index(edit.index))
+            text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
+            yield from answer(t, before, text, (limit_, temp, system_prompt, top_p_, seed_), False)
+
+        def example(t: TabState, limit_, temp, system_prompt, top_p_, seed_, chosen_: gr.SelectData):
+            value = chosen_.value if isinstance(chosen_.value, dict) else {}
+            text = str(value.get("text", ""))
+            yield from answer(t, t.conversation, text, (limit_, temp, system_prompt, top_p_, seed_), False)
+
+        chat_inputs = [tab, *settings_inputs[:3], top_p, seed]
+        chatbot.retry(regenerate, chat_inputs, outputs, api_name=False, **answers)
+        chatbot.edit(edited, chat_inputs, outputs, api_name=False, **answers)
+        chatbot.example_select(example, chat_inputs, outputs, api_name=False, **answers)
+
+        def stop_mine(t: TabState) -> None:
+            if t.owner:  # the owner secret lives in this tab's server-side state: nobody else's Stop reaches it
+                service.cancel(t.owner)
+
+        def take_over(t: TabState) -> None:
+            """Whatever this tab was answering stops: its chat is about to change."""
+            t.begin()
+            if t.owner:
+                service.cancel(t.owner)
+
+        def undo(t: TabState, step: gr.UndoData):
+            take_over(t)
+            t.conversation, message = cut_at_user(t.conversation, event_index(step.index))
+            return view(t, box_value=message)
+
+        def new_chat(t: TabState):
+            take_over(t)
+            t.new_chat()
+            return view(t)
+
+        def open_past(chat_id: str, t: TabState):
+            if not chat_id:
+                return unchanged
+            take_over(t)
+            t.open(chat_id)
+            return view(t)
+
+        def restore(stored, t: TabState):
+            """A reload (or a new tab) gets the chats this browser kept; its owner secret is its own."""
+            t.restore(stored)
+            return view(t, store=False)
+
+        quick = {"api_name": False, "concurrency_limit": None}
+        # Each event has its own concurrency, so Stop never waits behind an answer.
+        stop.click(stop_mine, [tab], None, api_name="stop", concurrency_limit=None)
+        chatbot.undo(undo, [tab], outputs, **quick)
+        clear.click(new_chat, [tab], outputs, **quick)
+        chatbot.clear(new_chat, [tab], outputs, **quick)
+        past.input(open_past, [past, tab], outputs, **quick)
+        app.load(restore, [saved, tab], outputs, **quick)
+        reset.click(lambda: (defaults.max_new_tokens, defaults.temperature, defaults.top_p, defaults.seed,
+                             DEFAULT_SYSTEM_PROMPT), None, [max_tokens, temperature, top_p, seed, system], **quick)
+
         if guarded:
             def for_user(request: gr.Request):
                 host = access.is_admin(request.username)
                 shown = gr.update(visible=host)
-                updates = [shown, shown, gr.update(value=[list(r) for r in info.machine_rows] if host else []),
-                           gr.update(value=[list(r) for r in info.device_rows] if host else []),
+                updates = [shown, shown, gr.update(value=machine_html if host else ""),
+                           gr.update(value=devices_html if host else ""),
                            gr.update(value=chosen if host else "")]
                 return updates + ([shown] if chooser is not None else [])
 
             app.load(for_user, None, [pc_tab, why_tab, machine, devices, explanation]
                      + ([switch_row] if chooser is not None else []), api_name=False)
         if chooser is not None:
-            def explain_for_host(m: str, d: str, mid: str, request: gr.Request) -> str:
-                if not access.is_admin(request.username):
-                    raise gr.Error(HOST_ONLY, print_exception=False)
-                return chooser.explain(m, d, mid)
-
-            def do_switch(m: str, d: str, mid: str, request: gr.Request, progress=gr.Progress()):
-                if not access.is_admin(request.username):  # checked before anything is ranked or fetched
-                    raise gr.Error(HOST_ONLY, print_exception=False)
-
-                def report(p) -> None:
-                    progress(p.done_bytes / p.total_bytes, desc=f"Downloading: {p.line()}")
-
-                try:
-                    text, new_notices = chooser.switch(m, d, mid, report)
-                except Exception as err:  # noqa: BLE001 - AppError or an engine's own error: tell the user
-                    raise gr.Error(str(err), print_exception=False) from None
-                gr.Info(f"Now running {text}")
-                return _running(text), _notices(new_notices), chooser.explain(m, d, mid)
-
-            choices = [mode, device, model]
-            for control in choices:
-                control.change(explain_for_host, choices, explanation, api_name=False)
-            switch.click(do_switch, choices, [running, notices, explanation], api_name="switch",
-                         concurrency_limit=1)
+            _wire_switch(app, service, info, chooser, access, tab, (mode, device, model, switch),
+                         (running, notices, explanation, send, devices))
     return app
+
+
+def _target(chooser: Chooser, mode: str, device: str, model: str) -> str:
+    label = dict((i, lab) for lab, i in chooser.models).get(model, model)
+    what = f"the first choice ({mode})" if model in ("", "auto") else label
+    return what + ("" if device == "auto" else f" on {device.upper()}")
+
+
+def _wire_switch(app, service: ChatService, info: PageInfo, chooser: Chooser, access: Access, tab,
+                 controls, shown) -> None:
+    mode, device, model, switch = controls
+    running, notices, explanation, send, devices = shown
+
+    def explain_for_host(m: str, d: str, mid: str, request: gr.Request) -> str:
+        if not access.is_admin(request.username):
+            raise gr.Error(HOST_ONLY, print_exception=False)
+        return chooser.explain(m, d, mid)
+
+    def do_switch(m: str, d: str, mid: str, t: TabState, request: gr.Request):
+        """Fetch and load in a worker thread; meanwhile say what it is doing (download progress, then the
+        compile, which on an NPU can take minutes) and keep this tab from sending."""
+        if not access.is_admin(request.username):  # checked before anything is ranked or fetched
+            raise gr.Error(HOST_ONLY, print_exception=False)
+        what = _target(chooser, m, d, mid)
+        state = {"download": "", "done": False}
+        outcome: dict = {}
+
+        def report(p) -> None:
+            state["download"] = p.line()
+            state["done"] = p.total_bytes > 0 and p.done_bytes >= p.total_bytes
+
+        def work() -> None:
+            try:
+                outcome["ok"] = chooser.switch(m, d, mid, report)
+            except Exception as err:  # noqa: BLE001 - AppError or an engine's own error: tell the user
+                outcome["error"] = err
+
+        started = time.monotonic()
+        worker = threading.Thread(target=work, name="switch", daemon=True)
+        t.switching = True
+        worker.start()
+        try:
+            while worker.is_alive():
+                elapsed = int(time.monotonic() - started)
+                if state["download"] and not state["done"]:
+                    doing = f"downloading {state['download']}"
+                else:
+                    doing = ("loading it and compiling it for the device (the first compile on an NPU can take "
+                             "several minutes; later starts use the compiled cache)")
+                service.begin_switch(f"{what}: {doing}")
+                line = (f"Switching to {what}: {doing}. {elapsed // 60}:{elapsed % 60:02d} so far. Sending is "
+                        "paused until it runs; the chat is kept.")
+                yield gr.skip(), render.notice([line]), gr.skip(), gr.update(interactive=False)
+                worker.join(0.5)
+        finally:
+            t.switching = False
+            service.end_switch()
+        if "error" in outcome:
+            failed = str(outcome["error"])
+            yield gr.skip(), render.notice([f"The switch failed: {failed}"]), gr.skip(), gr.update(interactive=True)
+            raise gr.Error(failed, print_exception=False)
+        text, new_notices = outcome["ok"]
+        gr.Info(f"Now running {text}")
+        yield (_running(text), render.notice(new_notices), chooser.explain(m, d, mid), gr.update(interactive=True))
+
+    def cards_for_host(text: str, request: gr.Request) -> str:
+        if not access.is_admin(request.username):
+            return gr.skip()
+        return render.device_cards(info.device_rows, text.removeprefix("Running **").removesuffix("**."))
+
+    choices = [mode, device, model]
+    for control in choices:
+        control.change(explain_for_host, choices, explanation, api_name=False)
+    switch.click(do_switch, [*choices, tab], [running, notices, explanation, send], api_name="switch",
+                 concurrency_limit=1).success(cards_for_host, [running], [devices], api_name=False)
 
 
 def launch_kwargs() -> dict:

@@ -1,4 +1,4 @@
-"""Page logic, independent of Gradio: turns, the figures line, and who may stop what.
+"""Page logic, independent of Gradio: turns, the figures line, the shared queue and who may stop what.
 
 The conversation the model sees is kept apart from what the page shows: the page adds a
 figures line under each answer, the model never reads it.
@@ -6,7 +6,6 @@ figures line under each answer, the model never reads it.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from models.engines import Engine, Reply, Sampling
 from models.errors import AppError
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and accurately."
+ENDED = {"stop": "ended: the model finished", "length": "ended: cut at the length limit", "cancelled": "stopped"}
 
 
 @dataclass
@@ -22,24 +22,19 @@ class Turn:
     role: str  # "user" | "assistant"
     content: str
     figures: str = ""  # shown under an answer, never sent to the model
+    speed: tuple[float, float] | None = None  # an answer's (time to first token in s, tokens/s), for the chart
 
 
 @dataclass
 class Conversation:
     turns: list[Turn] = field(default_factory=list)
-    # who may stop this chat's answer: a secret made on the server at the first question and kept in the
-    # page's server-side state, so it cannot be forged the way a client-chosen session id can
-    owner: str = ""
-
-    def owned(self) -> Conversation:
-        return self if self.owner else Conversation(list(self.turns), secrets.token_urlsafe(16))
 
     def engine_messages(self, system_prompt: str) -> list[dict]:
         head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
         return head + [{"role": t.role, "content": t.content} for t in self.turns]
 
     def display(self) -> list[dict]:
-        """Gradio Chatbot messages: the answer, then its figures in small print."""
+        """Gradio Chatbot messages, one per turn: the answer, then its figures in small print."""
         out = []
         for t in self.turns:
             content = t.content if not t.figures else f"{t.content}\n\n<sub>{t.figures}</sub>"
@@ -54,6 +49,7 @@ class Update:
     done: bool = False
     give_back: str = ""  # the message goes back into the box: nothing of it was answered
     position: int = 0  # > 0 while waiting: how many answers come before this one
+    note: str = ""  # while waiting for a model switch: what it is doing
 
 
 @dataclass(frozen=True)
@@ -63,6 +59,8 @@ class Event:
     position: int = 0  # > 0: still waiting, this many answers come first
     delta: str = ""
     reply: Reply | None = None  # on the last event
+    engine: str = ""  # on the last event: the name of the engine that answered
+    note: str = ""  # while waiting: the model is being switched, and what that switch is doing
 
 
 class QueueFull(AppError, RuntimeError):
@@ -73,7 +71,17 @@ class QueueFull(AppError, RuntimeError):
         self.retry_after_s = retry_after_s
 
 
+class LeftQueue(AppError, RuntimeError):
+    """The caller pressed Stop while waiting: it leaves the line, nothing was asked."""
+
+
 _SWITCH = object()  # holds the turn while the engine is replaced
+
+
+@dataclass(eq=False)
+class _Ticket:
+    holder: object
+    withdrawn: bool = False  # its owner pressed Stop while it waited
 
 
 class ChatService:
@@ -82,10 +90,12 @@ class ChatService:
 
     Concurrency, all under `_cond`: `_holders` are whoever has one of the engine's `slots` now (answer
     owners; the engine's own `max_parallel`: several on a continuous-batching engine, else one), or the
-    switch, which takes the engine alone; `_waiting` are the tickets in line, first come first served, at
-    most `max_queue` of them. A waiter that goes away (a closed tab, a dropped API client) leaves the line at
-    once. `swap` and `release` wait until no answer runs, then hold the engine while it changes.
-    `cancel(owner)` stops that owner's reply only (`_replies`), in the engine.
+    switch, which takes the engine alone and does not queue behind waiting answers; `_waiting` are the
+    tickets in line, first come first served, at most `max_queue` of them. A waiter that goes away (a closed
+    tab, a dropped API client) or presses Stop (`cancel` withdraws its ticket) leaves the line at once. `swap` and
+    `release` wait until no answer runs, then hold the engine while it changes. While the page switches
+    models (`begin_switch` .. `end_switch`) and no engine is loaded, questions wait instead of failing.
+    `cancel(owner)` stops that owner's replies only (`_replies`), in the engine.
     """
 
     def __init__(self, engine: Engine | None, max_queue: int = 16):
@@ -93,24 +103,42 @@ class ChatService:
         self.max_queue = max_queue
         self._cond = threading.Condition()
         self._holders: list[object] = []
-        self._replies: dict[str, Reply] = {}
-        self._waiting: list[object] = []
+        self._replies: dict[str, list[Reply]] = {}
+        self._waiting: list[_Ticket] = []
+        self._switching = ""
 
     @property
     def slots(self) -> int:
         return max(1, getattr(self.engine, "max_parallel", 1) or 1)
+
+    @property
+    def switching(self) -> str:
+        """What a model switch is doing now ("" when none runs)."""
+        return self._switching
+
+    def begin_switch(self, what: str) -> None:
+        with self._cond:
+            self._switching = what or "switching models"
+            self._cond.notify_all()
+
+    def end_switch(self) -> None:
+        with self._cond:
+            self._switching = ""
+            self._cond.notify_all()
 
     def _free(self, holder: object) -> bool:
         if _SWITCH in self._holders:
             return False
         if holder is _SWITCH:
             return not self._holders
+        if self.engine is None and self._switching:
+            return False  # the next model is loading: wait for it
         return len(self._holders) < self.slots
 
     # -- the turn ---------------------------------------------------------------------------
     def _wait_turn(self, holder: object) -> Iterator[int]:
         """Yields this caller's position while it waits; returns once it holds the turn."""
-        ticket = object()
+        ticket = _Ticket(holder)
         with self._cond:
             if self._free(holder) and not self._waiting:
                 self._holders.append(holder)
@@ -121,8 +149,11 @@ class ChatService:
         try:
             while True:
                 with self._cond:
-                    if self._waiting[0] is ticket and self._free(holder):
-                        self._waiting.pop(0)
+                    if ticket.withdrawn:
+                        raise LeftQueue("Stopped before its turn: nothing was asked.")
+                    first = holder is _SWITCH or self._waiting[0] is ticket
+                    if first and self._free(holder):
+                        self._waiting.remove(ticket)
                         self._holders.append(holder)
                         return
                     position = self._waiting.index(ticket) + 1
@@ -131,7 +162,7 @@ class ChatService:
                     self._cond.wait(0.25)
         finally:
             with self._cond:
-                if ticket in self._waiting:  # left the line (closed, error) before its turn
+                if ticket in self._waiting:  # left the line (closed, Stop, error) before its turn
                     self._waiting.remove(ticket)
                     self._cond.notify_all()
 
@@ -160,7 +191,8 @@ class ChatService:
 
     def release(self) -> Engine | None:
         """Close the running engine (after its answer ends) to free its memory before another loads.
-        Until `swap` gives a new one, questions get a clear "being switched" message."""
+        Until `swap` gives a new one, questions wait while a switch runs (`begin_switch`), else get a clear
+        "being switched" message."""
         self._exclusive()
         try:
             old, self.engine = self.engine, None
@@ -171,12 +203,23 @@ class ChatService:
         return old
 
     def cancel(self, owner: str) -> bool:
+        """Stop `owner`'s answer in the engine, or take its question out of the line; True if there was one."""
         with self._cond:
-            reply = self._replies.get(owner)
-        if reply is None:
-            return False
-        reply.cancel()
-        return True
+            replies = list(self._replies.get(owner, ()))
+            waiting = [t for t in self._waiting if t.holder == owner]
+            for ticket in waiting:
+                ticket.withdrawn = True
+            if waiting:
+                self._cond.notify_all()
+        for reply in replies:
+            reply.cancel()
+        return bool(replies or waiting)
+
+    def busy(self, owner: str) -> bool:
+        """Is an answer of `owner` running or waiting?"""
+        with self._cond:
+            return bool(self._replies.get(owner)) or owner in self._holders or any(
+                t.holder == owner for t in self._waiting)
 
     # -- answering --------------------------------------------------------------------------
     def ask(self, owner: str, messages: list[dict], sampling: Sampling) -> Iterator[Event]:
@@ -185,23 +228,28 @@ class ChatService:
         waiting = self._wait_turn(owner)
         try:
             for position in waiting:
-                yield Event(position=position)
+                yield Event(position=position, note=self._switching if self.engine is None else "")
         finally:
             waiting.close()  # a caller gone while waiting leaves the line now, not when collected
         try:
-            if self.engine is None:
+            engine = self.engine
+            if engine is None:
                 raise AppError("The model is being switched: ask again in a moment.")
-            reply = self.engine.stream(messages, sampling)
+            reply = engine.stream(messages, sampling)
             with self._cond:
-                self._replies[owner] = reply
+                self._replies.setdefault(owner, []).append(reply)
             try:
                 for delta in reply:
                     yield Event(delta=delta)
             finally:
                 with self._cond:
-                    self._replies.pop(owner, None)
+                    mine = self._replies.get(owner, [])
+                    if reply in mine:
+                        mine.remove(reply)
+                    if not mine:
+                        self._replies.pop(owner, None)
                 reply.close()
-            yield Event(reply=reply)
+            yield Event(reply=reply, engine=engine.name)
         finally:
             self._end_turn(owner)
 
@@ -212,20 +260,23 @@ class ChatService:
         if not message:
             yield Update(conversation, error="Type a message first.", done=True)
             return
-        draft = Conversation(conversation.turns + [Turn("user", message), Turn("assistant", "")], conversation.owner)
+        draft = Conversation(conversation.turns + [Turn("user", message), Turn("assistant", "")])
         messages = draft.engine_messages(system_prompt)[:-1]
         answer = ""
         try:
             for event in self.ask(owner, messages, sampling):
                 if event.position:
-                    yield Update(conversation, position=event.position)
+                    yield Update(conversation, position=event.position, note=event.note)
                 elif event.reply is not None:
-                    draft.turns[-1] = Turn("assistant", answer, figures=figures_line(event.reply))
+                    draft.turns[-1] = Turn("assistant", answer, figures=figures_line(event.reply, event.engine),
+                                           speed=speed_of(event.reply))
                     yield Update(draft, done=True)
                 else:
                     answer += event.delta
                     draft.turns[-1] = Turn("assistant", answer)
-                    yield Update(Conversation(list(draft.turns), draft.owner))  # a snapshot per update
+                    yield Update(Conversation(list(draft.turns)))  # a snapshot per update
+        except LeftQueue:  # Stop while waiting: nothing was asked, the question goes back into the box
+            yield Update(conversation, done=True, give_back=message)
         except AppError as err:
             if not answer:  # nothing was answered: the chat stays as it was, the message goes back
                 yield Update(conversation, error=str(err), done=True, give_back=message)
@@ -235,16 +286,37 @@ class ChatService:
             yield Update(draft, error=str(err), done=True)
 
 
-def figures_line(reply) -> str:
+def waiting_line(update: Update) -> str:
+    """What a waiting user reads in place of the answer."""
+    if update.note:
+        return f"Waiting: the model is being switched ({update.note})..."
+    n = update.position
+    return f"Waiting: {n} answer{'s' if n > 1 else ''} before yours..."
+
+
+def figures_line(reply, engine: str = "") -> str:
+    """Device · engine · model · time to first token · tokens/s · tokens · why it ended, and notes."""
     stats = reply.stats
     parts = []
     if stats is not None:
-        parts.append(stats.line())
-        if stats.finish_reason == "cancelled":
-            parts.append("stopped")
-        elif stats.finish_reason == "length":
-            parts.append("cut at the length limit")
+        parts += [stats.device] + ([engine] if engine else []) + [
+            stats.model, f"first token {stats.ttft_s:.2f} s", f"{stats.tokens_per_s:.1f} tokens/s",
+            f"{stats.generated_tokens} tokens", ENDED.get(stats.finish_reason, f"ended: {stats.finish_reason}")]
     if reply.seed is not None:
         parts.append(f"seed {reply.seed}")
     parts.extend(reply.notices)
     return " · ".join(parts)
+
+
+def speed_of(reply) -> tuple[float, float] | None:
+    stats = reply.stats
+    if stats is None or not stats.generated_tokens:
+        return None
+    return round(stats.ttft_s, 3), round(stats.tokens_per_s, 2)
+
+
+def model_defaults(engine: Engine | None) -> Sampling:
+    """The sampling the settings start from and "Reset" goes back to: the engine's own (`defaults`, read from
+    the model's generation config) when it offers them, else the app's."""
+    defaults = getattr(engine, "defaults", None)
+    return defaults if isinstance(defaults, Sampling) else Sampling()

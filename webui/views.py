@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from capabilities import MachineProfile
-from models.policy import Ranking
+from models.policy import Candidate, Ranking
 
 GB = 1_000_000_000
 
@@ -67,13 +70,73 @@ def explain_text(r: Ranking) -> str:
     return "\n".join(lines)
 
 
-def explain_markdown(r: Ranking, limit: int = 5) -> str:
-    out = ["**Chosen first, and the next choices:**", ""]
-    for i, c in enumerate(r.candidates[:limit], 1):
-        out.append(f"{i}. **{c.artifact.name}** — {c.artifact.engine} on {c.device_name} "
-                   f"(score {c.score:.1f})")
-        out.extend(f"    - {why}" for why in c.reasons)
-    if r.rejected:
-        out += ["", "**Not usable on this PC:**", ""]
-        out.extend(f"- {rej.artifact_id} ({rej.device_kind}): {'; '.join(rej.reasons)}" for rej in r.rejected)
-    return "\n".join(out)
+ENGINES = {"openvino-genai": "OpenVINO GenAI", "onnxruntime-genai": "ONNX Runtime GenAI",
+           "npu-acceleration-library": "Intel NPU Acceleration Library"}
+_NEEDS = re.compile(r"^needs (\S+ GB) of (.+), (\S+ GB) available$")
+
+
+def _memory(reasons: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The policy's "needs X of POOL, Y available" reason as its own column; the other reasons."""
+    memory, rest = "", []
+    for why in reasons:
+        m = _NEEDS.match(why)
+        if m and not memory:
+            memory = f"{m.group(1)} of {m.group(2)} · {m.group(3)} available"
+        else:
+            rest.append(why)
+    return memory, rest
+
+
+def _download(c: Candidate) -> str:
+    if c.artifact.embedded:
+        return "embedded"
+    if any(why.startswith("already on this PC") for why in c.reasons):
+        return "on this PC"
+    return _gb(c.artifact.download_bytes)
+
+
+def explain_markdown(r: Ranking, limit: int | None = None, running: Candidate | None = None) -> str:
+    """The page's "Why this model": the ranked candidates as a table (the running one first and marked, else
+    the first choice), then what cannot run here, grouped by reason and folded. HTML (Markdown passes it
+    through), every value escaped."""
+    ranked = list(r.candidates[:limit] if limit else r.candidates)
+    if running is not None:
+        ranked = [running] + [c for c in ranked if c is not running and c.label != running.label]
+    rows = []
+    for i, c in enumerate(ranked, 1):
+        memory, reasons = _memory(c.reasons)
+        mark = ("running now" if running is not None else "first choice") if i == 1 else ""
+        why = "".join(f"<li>{html.escape(w)}</li>" for w in reasons)
+        rows.append(
+            f"<tr class='{'first' if i == 1 else ''}'><td>{i}</td><td><b>{html.escape(c.artifact.name)}</b>"
+            + (f"<br><span class='badge run'>{mark}</span>" if mark else "")
+            + f"<br><code>{html.escape(c.artifact.id)}</code></td>"
+            f"<td>{html.escape(ENGINES.get(c.artifact.engine, c.artifact.engine))}</td>"
+            f"<td>{html.escape(c.device_name)}</td><td>{html.escape(_download(c))}</td>"
+            f"<td>{html.escape(memory) or '?'}</td><td><ul>{why}</ul></td></tr>")
+    pref = r.preference
+    head = (f"<p class='why-pref'>Preference <b>{html.escape(pref.mode)}</b> (resolved: {html.escape(r.mode)}), "
+            f"device <b>{html.escape(pref.device)}</b>"
+            + (f", model <b>{html.escape(pref.model)}</b>" if pref.model else "") + "</p>")
+    table = ("<table class='why-table'><thead><tr><th>#</th><th>model</th><th>engine</th><th>device</th>"
+             "<th>download</th><th>memory: needed · available</th><th>why</th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table>") if rows else "<p>No model can run with these choices.</p>"
+    return f"<div class='why'>{head}{table}{rejected_groups(r)}</div>"
+
+
+def rejected_groups(r: Ranking) -> str:
+    """What cannot run here, one folded line per reason ("12 × no GPU for OpenVINO: ..."), details on a click.
+    A rejection is filed under its last reason: the device's or the engine's, which caching or a download
+    would not cure."""
+    groups: dict[str, list] = {}
+    for rej in r.rejected:
+        groups.setdefault(rej.reasons[-1] if rej.reasons else "no reason given", []).append(rej)
+    if not groups:
+        return ""
+    out = [f"<h4>Not usable on this PC ({len(r.rejected)})</h4>"]
+    for reason, rejs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        items = "".join(f"<li><code>{html.escape(x.artifact_id)}</code> ({html.escape(x.device_kind)}): "
+                        f"{html.escape('; '.join(x.reasons))}</li>" for x in rejs)
+        out.append(f"<details class='rej'><summary><b>{len(rejs)}</b> × {html.escape(reason)}</summary>"
+                   f"<ul>{items}</ul></details>")
+    return "".join(out)

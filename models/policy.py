@@ -14,12 +14,17 @@ Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
 - The Intel NPU Acceleration Library is archived upstream (section C): ranked after OpenVINO.
 - Models rank by their quality tier (catalog.toml [[family]], from the model cards), builds of a model
   by bytes per token, and a shorter window (when memory is short) costs points but beats the embedded model.
+- Measured beats estimated: the builds of one model that `--bench` measured on this machine (`Measured`)
+  take the places the estimate gave them, in the order of their measured decode speed, and say
+  "measured here: N tokens/s" instead of the estimate's reasons. Which model to run stays the estimate's
+  choice (quality, size, the embedded fallback); efficiency first keeps its device order.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from capabilities import Device, MachineProfile
 
@@ -61,6 +66,31 @@ class Availability:
     hub_reachable: bool = True
     hub_reason: str = ""
     offline: bool = False
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One (artifact, device) as `--bench` measured it on this machine."""
+
+    tokens_per_s: float  # decode, median of the runs
+    ttft_s: float = 0.0  # first token for the short prompt, median
+    path: str = ""  # a local model (`--model PATH`) is known by its name only: the path measured must match
+    measured_at: str = ""  # ISO date of the run
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Speeds measured on this machine, by (artifact id, device id); empty: everything is estimated."""
+
+    figures: Mapping[tuple[str, str], Measurement] = field(default_factory=dict)
+
+    def get(self, artifact: Artifact, device_id: str) -> Measurement | None:
+        m = self.figures.get((artifact.id, device_id))
+        if m is None or m.tokens_per_s <= 0 or not math.isfinite(m.tokens_per_s):
+            return None
+        if artifact.source == "local" and m.path and artifact.path and m.path != artifact.path:
+            return None  # another folder of the same name
+        return m
 
 
 @dataclass(frozen=True)
@@ -217,7 +247,8 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
 
 def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
            cached: bool, window: int, window_note: str = "",
-           quality: tuple[int, str] = (0, ""), asked_mode: str = "auto") -> tuple[float, list[str]]:
+           quality: tuple[int, str] = (0, ""), asked_mode: str = "auto",
+           measured: Measurement | None = None) -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
     if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
@@ -233,14 +264,19 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         reasons.append(f"{target.name}: speed first" + (" (on AC power)" if profile.power.on_battery is False else ""))
     if target.device_class == "npu":
         reasons.append("the NPU wins on power, not on raw speed")
-    if target.device_class == "gpu-discrete":
+    if measured is not None:  # instead of the estimate's reasons for speed (its points still place the model)
+        reasons.append(f"measured here: {_rate(measured.tokens_per_s)} tokens/s"
+                       + (f", first token {measured.ttft_s * 1000:.0f} ms" if measured.ttft_s > 0 else "")
+                       + (f" (--bench, {measured.measured_at})" if measured.measured_at else " (--bench)"))
+    elif target.device_class == "gpu-discrete":
         reasons.append("a discrete GPU decodes from its own memory, faster than shared DRAM")
     if target.kind == "cpu":
         intel = profile.cpu.vendor == "GenuineIntel"
         if (artifact.engine == "openvino-genai") == intel:
             score += 1.0
-            reasons.append("OpenVINO INT4 is the tuned path on an Intel CPU" if intel
-                           else "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs")
+            if measured is None:
+                reasons.append("OpenVINO INT4 is the tuned path on an Intel CPU" if intel
+                               else "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs")
     if artifact.engine == "npu-acceleration-library":
         score -= 15.0
         reasons.append("Intel NPU Acceleration Library is archived upstream: ranked after OpenVINO GenAI's NPU path")
@@ -285,6 +321,41 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         used = weights_bytes(artifact) + artifact.kv_bytes_per_token * window
         reasons.append(f"needs {_gb(used)} of {target.pool_name}, {_gb(target.pool_bytes)} available")
     return score, reasons
+
+
+def _rate(tokens_per_s: float) -> str:
+    return f"{tokens_per_s:.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.1f}"
+
+
+def _same_choice(c: Candidate, mode: str) -> tuple:
+    """Candidates a measurement may reorder among themselves: the builds, engines and devices of one model
+    (the estimate chose the model: quality, size, the embedded fallback); with efficiency first, on one
+    class of device too (a measured speed says nothing of power)."""
+    art = c.artifact
+    key = (art.family, art.quality_tier, art.embedded, art.on_request)
+    return key + ((c.device_kind, c.pool_name),) if mode == "efficient" else key
+
+
+def follow_measurements(candidates: list[Candidate], measured: Measured, mode: str) -> list[Candidate]:
+    """Measured beats estimated: within each group of `_same_choice`, the measured candidates take the places
+    the estimate gave them, fastest first (each takes its place's score, so the list stays in score order);
+    unmeasured ones keep their places. Pure."""
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(candidates):
+        if measured.get(c.artifact, c.device_id) is not None:
+            groups.setdefault(_same_choice(c, mode), []).append(i)
+    out = list(candidates)
+    for places in groups.values():
+        if len(places) < 2:
+            continue
+        speed = {i: measured.get(candidates[i].artifact, candidates[i].device_id).tokens_per_s for i in places}
+        fastest_first = sorted(places, key=lambda i: (-speed[i], i))
+        for place, i in zip(places, fastest_first, strict=True):
+            c = candidates[i]
+            note = (f"ranked by measured speed among the {len(places)} measured builds of this model here"
+                    + ("" if place == i else f" (the estimate put it {'higher' if i < place else 'lower'})"))
+            out[place] = replace(c, score=candidates[place].score, reasons=c.reasons + (note,))
+    return out
 
 
 def weights_bytes(artifact: Artifact) -> int:
@@ -381,7 +452,7 @@ def _quality(artifact: Artifact, catalog: tuple[Artifact, ...]) -> tuple[int, st
 
 
 def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preference = Preference(),
-         avail: Availability = Availability()) -> Ranking:
+         avail: Availability = Availability(), measured: Measured = Measured()) -> Ranking:
     mode = resolve_mode(pref, profile)
     candidates: list[Candidate] = []
     rejected: list[Rejection] = []
@@ -423,8 +494,10 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
                 rejected.append(Rejection(artifact.id, kind, tuple(short)))
             for t, window, note in fitting:
                 score, reasons = _score(artifact, t, mode, profile, artifact.id in avail.cached, window, note,
-                                        _quality(artifact, catalog), pref.mode)
+                                        _quality(artifact, catalog), pref.mode, measured.get(artifact, t.device_id))
                 candidates.append(Candidate(artifact, t.kind, t.device_id, t.name, score, tuple(reasons), window,
                                             t.pool_bytes, t.pool_name))
     candidates.sort(key=lambda c: -c.score)
+    if measured.figures:
+        candidates = follow_measurements(candidates, measured, mode)
     return Ranking(tuple(candidates), tuple(rejected), pref, mode)

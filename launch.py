@@ -134,10 +134,13 @@ def selects_slow_tests(pytest_args: list[str]) -> bool:
     return False
 
 
-def setup_files(test_args: list[str] | None) -> list[str]:
+def setup_files(test_args: list[str] | None, bench: bool = False) -> list[str]:
     """The requirements files to install: the app's; for --test the test tools, and the conversion tools
-    (PyTorch, about 1.5 GB) only when the run can select the slow tests that build the test model."""
+    (PyTorch, about 1.5 GB) only when the run can select the slow tests that build the test model; for
+    --bench the benchmark's chart tools (requirements-bench.txt)."""
     names = ["requirements.txt"]
+    if bench:
+        names.append("requirements-bench.txt")
     if test_args is not None:
         names.append("requirements-test.txt")
         if selects_slow_tests(test_args):
@@ -145,13 +148,13 @@ def setup_files(test_args: list[str] | None) -> list[str]:
     return names
 
 
-def ensure_environment(test_args: list[str] | None = None) -> Path:
+def ensure_environment(test_args: list[str] | None = None, bench: bool = False) -> Path:
     """Create `.venv` when missing; (re)install each requirements file whose hash (with its includes) changed."""
     python = venv_python()
     if not python.exists():
         print(f"set-up: creating {VENV} (first run only)", flush=True)
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    for name in setup_files(test_args):
+    for name in setup_files(test_args, bench):
         req = ROOT / name
         stamp = VENV / f".stamp-{name}.sha256"
         want = requirements_digest(req)
@@ -198,6 +201,23 @@ def _queue_places(text: str) -> int:
     return int(text)
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number, {low} or more, not {text!r}")
+        return int(text)
+
+    return parse
+
+
+class _Models(argparse.Action):
+    """`--model` keeps its last value (the one model to run); `--bench` measures every one given (`models`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.models = [*(getattr(namespace, "models", None) or []), values]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="launch.py",
@@ -225,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", action="append", metavar="KEY",
                        help="LAN mode: a Bearer key for the API (repeatable; default: one generated and printed)")
     choose = p.add_argument_group("choosing the model")
-    choose.add_argument("--model", metavar="ID|PATH", help="a catalog id, or a GGUF file / model folder")
+    choose.add_argument("--model", metavar="ID|PATH", action=_Models,
+                        help="a catalog id, or a GGUF file / model folder (with --bench: repeatable)")
     choose.add_argument("--device", choices=["auto", "cpu", "gpu", "npu", "dml"], default="auto",
                         help="run on this device kind (default: the policy decides)")
     choose.add_argument("--prefer", choices=["auto", "fastest", "efficient", "quality"], default="auto",
@@ -247,8 +268,21 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--to", choices=["openvino-int4", "openvino-fp16", "openvino-npu", "openvino-npu-gq",
                                        "onnx-int4-cpu", "onnx-int4-dml"], help="the format --convert produces")
     once.add_argument("--setup-only", action="store_true", help="create or refresh .venv and exit")
+    bench = p.add_argument_group("benchmark (--bench)")
+    bench.add_argument("--bench", action="store_true",
+                       help="measure every engine and device here (the cached models and the embedded one, or "
+                            "each --model), write report.json and report.png, print the report's path")
+    bench.add_argument("--prompt-tokens", type=_at_least(16), default=512, metavar="N",
+                       help="with --bench: the long prompt's length in tokens (default 512)")
+    bench.add_argument("--new-tokens", type=_at_least(2), default=128, metavar="M",
+                       help="with --bench: tokens generated per run (default 128)")
+    bench.add_argument("--runs", type=_at_least(1), default=3, metavar="R",
+                       help="with --bench: interleaved runs after one warm-up (default 3)")
+    bench.add_argument("--out", metavar="DIR",
+                       help="with --bench: the report's folder (default: a new one under the app home's bench/)")
     once.add_argument("--test", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
                       help="install the test requirements and run the test suite (extra args go to pytest)")
+    p.set_defaults(models=None)
     return p
 
 
@@ -262,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get(INSIDE_FLAG) and not os.environ.get("PHI3PC_NO_VENV"):
         started = time.perf_counter()
         try:
-            python = ensure_environment(args.test)
+            python = ensure_environment(args.test, bench=args.bench)
         except subprocess.CalledProcessError as err:
             print(f"set-up failed: {err}. Fix the message above and run launch.py again.")
             return 1

@@ -136,6 +136,8 @@ def _run(args: Namespace) -> int:
         profile = load_profile(args.probe_file) if args.probe_file else probe()
         print(profile.to_json())
         return 0
+    if getattr(args, "bench", False):
+        return _bench(args)
     access, shown = None, ()
     if args.ask is None and not args.explain:  # serving: credentials are checked before anything loads
         from .auth import CredentialsError, from_args, is_loopback
@@ -161,7 +163,9 @@ def _run(args: Namespace) -> int:
             avail = Availability(offline=args.offline)
         else:
             avail = availability(catalog, settings)
-        ranking = rank(profile, catalog, pref, avail)
+        from models.bench import saved
+
+        ranking = rank(profile, catalog, pref, avail, measured=saved.load(settings, profile))  # --bench figures
         print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
         return 0
     loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())
@@ -187,6 +191,29 @@ def _convert(args: Namespace) -> int:
     step("convert", time.perf_counter() - t, str(out))
     print(f"converted:{out.name}")
     print(f"Run it with: python launch.py --model converted:{out.name}", file=sys.stderr)
+    return 0
+
+
+def _bench(args: Namespace) -> int:
+    """--bench: progress on stderr, the figures on stdout, the report's path as the last line."""
+    import shlex
+
+    from models.bench import options, table
+    from models.bench import run as bench_run
+
+    settings = load_settings(offline=args.offline, parallel=args.parallel)
+    out = bench_run.output_folder(Path(args.out).expanduser() if args.out else None, settings)  # before any work
+    profile = _profile(args)
+    problems: list[str] = []
+    catalog = load_catalog() + converted.artifacts(settings, problems)
+    for problem in problems:
+        print(f"note: {problem}", file=sys.stderr)
+    opts = options(models=tuple(args.models or ()), device=args.device, prompt_tokens=args.prompt_tokens,
+                   new_tokens=args.new_tokens, runs=args.runs, out=out,
+                   command=shlex.join(["python", "launch.py", *sys.argv[1:]]))
+    path = bench_run.bench(profile, catalog, settings, opts, log=step)
+    print(table.text(json.loads(path.read_text(encoding="utf-8"))))
+    print(path, flush=True)
     return 0
 
 

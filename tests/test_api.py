@@ -278,3 +278,79 @@ def test_continue_lists_models_and_streams_a_chat_with_its_system_message_and_40
     assert "Paris" in "".join(c["choices"][0]["delta"]["content"] for c in with_text)
     last = chunks[-1]
     assert last["choices"] == [] and last["usage"]["completion_tokens"] > 0
+
+
+# -- response_format: JSON answers held by the engine's structured output -------------------------------------------
+CITY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
+               "properties": {"city": {"type": "string", "maxLength": 40},
+                              "country": {"type": "string", "maxLength": 40}}}
+
+
+def _city_ask(place: str) -> list[dict]:
+    return [{"role": "user", "content": f'Answer with a JSON object with the keys "city" and "country" for {place}.'}]
+
+
+def _is_city(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and set(value) == {"city", "country"} and all(isinstance(v, str)
+                                                                                for v in value.values())
+
+
+def test_response_format_json_schema_holds_every_answer_to_the_schema(client):
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY_SCHEMA, "strict": True}}
+    places = ["Paris", "Tokyo", "Berlin", "Rome"]
+    free = [client.chat.completions.create(model="", messages=_city_ask(p), temperature=0, max_tokens=64)
+            .choices[0].message.content for p in places]
+    held = [client.chat.completions.create(model="", messages=_city_ask(p), temperature=0, max_tokens=64,
+                                           response_format=fmt).choices[0].message.content for p in places]
+    print("free:", free, "\nheld:", held)
+    assert not all(_is_city(t) for t in free)  # the model alone does not manage it
+    assert all(_is_city(t) for t in held), held
+    chunks = list(client.chat.completions.create(model="", messages=_city_ask("Paris"), temperature=0, max_tokens=64,
+                                                 response_format=fmt, stream=True))
+    assert _is_city("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+
+
+def test_the_openai_clients_parse_with_a_pydantic_model_gets_a_parsed_object(client):
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+        country: str
+
+    out = client.chat.completions.parse(model="", messages=_city_ask("Paris"), temperature=0, max_tokens=64,
+                                        response_format=City)
+    parsed = out.choices[0].message.parsed
+    assert isinstance(parsed, City) and "Paris" in parsed.city
+
+
+def test_response_format_json_object_and_text(client):
+    out = client.chat.completions.create(model="", messages=_city_ask("Tokyo"), temperature=0, max_tokens=64,
+                                         response_format={"type": "json_object"})
+    assert out.choices[0].finish_reason == "stop" and isinstance(json.loads(out.choices[0].message.content), dict)
+    text = client.chat.completions.create(model="", messages=FRANCE, temperature=0, response_format={"type": "text"})
+    assert "Paris" in text.choices[0].message.content
+
+
+@pytest.mark.parametrize(("response_format", "says"), [
+    ({"type": "xml"}, "response_format.type"),
+    ({"type": "json_schema"}, "needs a json_schema object"),
+    ({"type": "json_schema", "json_schema": {"name": "x"}}, "response_format.json_schema.schema is required"),
+    ({"type": "json_schema", "json_schema": {"schema": CITY_SCHEMA}}, "response_format.json_schema.name is required"),
+    ({"type": "json_schema", "json_schema": {"name": "x", "schema": [1, 2]}}, "response_format.json_schema.schema"),
+    ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "foo"}}}, 'unsupported type "foo"'),
+    ("json", "response_format"),
+])
+def test_a_malformed_or_unusable_response_format_is_a_400_on_response_format(live, client, response_format, says):
+    r = httpx.post(f"{live.url}/v1/chat/completions", timeout=60,
+                   json={"messages": FRANCE, "max_tokens": 8, "response_format": response_format})
+    err = _error(r, 400)
+    assert err["param"] == "response_format" and says.lower() in err["message"].lower(), err
+    with pytest.raises(BadRequestError) as caught:
+        client.chat.completions.create(model="", messages=FRANCE, max_tokens=8, response_format=response_format)
+    assert caught.value.param == "response_format"
+    assert "Paris" in client.chat.completions.create(model="", messages=FRANCE, temperature=0, max_tokens=24
+                                                     ).choices[0].message.content

@@ -1,6 +1,8 @@
 """An OpenAI-compatible API on the page's own server: GET /v1/models, POST /v1/chat/completions.
 
-Same engine, same queue and same credentials as the page (webui/chat.py ChatService). Request bodies
+Same engine, same queue and same credentials as the page (webui/chat.py ChatService). `response_format`
+(`text`, `json_object`, `json_schema`) holds the answer to JSON in the engine itself (structured output); an
+engine without it, or a schema its grammar compiler rejects, is a 400 on `response_format`. Request bodies
 are typed models with bounds, so bad input is a 400 before anything runs; every error leaves in
 OpenAI's shape {"error": {"message", "type", "param", "code"}}; streaming is server-sent events ending
 with `data: [DONE]`. A client that goes away mid-stream stops the generation in the engine.
@@ -18,9 +20,9 @@ from typing import Any, Literal
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.engines import Reply, Sampling
+from models.engines import JsonSchema, Reply, Sampling
 from models.errors import AppError, PromptTooLong
 
 from .chat import ChatService, Event, QueueFull
@@ -53,6 +55,36 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(BaseModel):
+    """OpenAI's `response_format.json_schema`: `name`, `schema`, optional `description` and `strict` (the
+    schema is always enforced here, token by token, so `strict` changes nothing)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_asked(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a json_schema object with name and schema")
+        return self
+
+    def constraint(self) -> JsonSchema | None:
+        if self.type == "json_object":
+            return JsonSchema.any_object()
+        if self.type == "json_schema":
+            return JsonSchema.of(self.json_schema.schema_, self.json_schema.name)
+        return None
+
+
 class ChatRequest(BaseModel):
     """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
 
@@ -71,13 +103,15 @@ class ChatRequest(BaseModel):
     user: str | None = Field(default=None, max_length=256)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    response_format: ResponseFormat | None = None
 
     def sampling(self, default_max_tokens: int) -> Sampling:
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return Sampling(temperature=1.0 if self.temperature is None else self.temperature,
                         top_p=1.0 if self.top_p is None else self.top_p,
                         max_new_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
-                        seed=self.seed, stop=tuple(stop))
+                        seed=self.seed, stop=tuple(stop),
+                        response_format=self.response_format.constraint() if self.response_format else None)
 
     def chat(self) -> list[dict]:
         out = []
@@ -112,6 +146,11 @@ def _validation_message(err: ValidationError | Any) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
     loc = [str(x) for x in first.get("loc", ()) if x != "body"]
     param = ".".join(loc) or None
+    if loc and loc[0] == "response_format":  # one param for the whole of it; the message names the field
+        what = first.get("msg", "invalid").removeprefix("Value error, ")
+        if first.get("type") == "missing":
+            return f"{param.replace('schema_', 'schema')} is required", "response_format"
+        return f"{param.replace('schema_', 'schema')}: {what}", "response_format"
     if first.get("type") == "json_invalid":
         return "the request body is not valid JSON", None
     if first.get("type") in ("model_attributes_type", "dict_type") and not loc:
@@ -128,8 +167,8 @@ def app_error(err: AppError) -> ApiError:
                         headers={"Retry-After": str(err.retry_after_s)})
     if isinstance(err, PromptTooLong):
         return ApiError(400, str(err), param="messages", code="context_length_exceeded")
-    if isinstance(err, ValueError):  # InvalidSampling and other bad values
-        return ApiError(400, str(err))
+    if isinstance(err, ValueError):  # InvalidSampling and other bad values; ResponseFormatError names its param
+        return ApiError(400, str(err), param=getattr(err, "param", None))
     return ApiError(503, str(err), type_="server_error", code="engine_unavailable")
 
 

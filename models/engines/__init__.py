@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling
+from .base import Engine, EngineSpec, JsonSchema, Message, Reply, ReplyStats, ResponseFormatError, Sampling
 
 
 def load(spec: EngineSpec) -> Engine:
@@ -29,4 +29,5 @@ def load(spec: EngineSpec) -> Engine:
     raise EngineLoadError(f"the {spec.engine} engine is not available in this version yet")
 
 
-__all__ = ["Engine", "EngineSpec", "Message", "Reply", "ReplyStats", "Sampling", "load"]
+__all__ = ["Engine", "EngineSpec", "JsonSchema", "Message", "Reply", "ReplyStats", "ResponseFormatError", "Sampling",
+           "load"]

@@ -17,6 +17,7 @@ RuntimeError; the deltas already yielded stay with the caller.
 
 from __future__ import annotations
 
+import json
 import math
 import queue
 import re
@@ -32,6 +33,7 @@ from .context import Budget, Message, fit_messages
 
 MAX_SEED = 2**31 - 1  # ONNX Runtime GenAI takes a signed 32-bit seed; OpenVINO GenAI a size_t
 MAX_STOP_STRINGS = 16
+MAX_SCHEMA_CHARS = 100_000
 
 
 def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
@@ -49,6 +51,51 @@ def _integer(name: str, value: Any, low: int, high: int) -> None:
         raise InvalidSampling(f"{name} must be between {low} and {high}, got {value}")
 
 
+class ResponseFormatError(InvalidSampling):
+    """The answer cannot be held to the asked format: a malformed schema, a schema the engine's grammar
+    compiler rejects, or an engine without structured output. The API answers 400 on `response_format`."""
+
+    param = "response_format"
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """The answer must be one JSON document valid against `schema`, the JSON text of a JSON Schema (a JSON
+    object). The engine enforces it token by token (OpenVINO GenAI: StructuredOutputConfig through xgrammar;
+    ONNX Runtime GenAI: guidance through llguidance). `JsonSchema.any_object()` is any JSON object."""
+
+    schema: str
+    name: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.schema, str):
+            raise ResponseFormatError(f"a JSON schema is given as JSON text, got {type(self.schema).__name__}")
+        if len(self.schema) > MAX_SCHEMA_CHARS:
+            raise ResponseFormatError(f"the JSON schema is longer than {MAX_SCHEMA_CHARS} characters")
+        try:
+            value = json.loads(self.schema)
+        except ValueError as err:
+            raise ResponseFormatError(f"the JSON schema is not valid JSON: {err}") from None
+        if not isinstance(value, dict):
+            raise ResponseFormatError(f"a JSON schema must be a JSON object, got {self.schema[:80]}")
+
+    @classmethod
+    def of(cls, schema: Any, name: str = "") -> JsonSchema:
+        """From a parsed schema (a dict); its key order is kept (it is the order the answer's keys come in)."""
+        if not isinstance(schema, dict):
+            raise ResponseFormatError(f"a JSON schema must be a JSON object, got {schema!r:.80}")
+        try:
+            text = json.dumps(schema, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ResponseFormatError(f"the JSON schema cannot be written as JSON: {err}") from None
+        return cls(text, name)
+
+    @classmethod
+    def any_object(cls) -> JsonSchema:
+        """OpenAI's {"type": "json_object"}: any JSON object, whatever its keys."""
+        return cls('{"type": "object"}', "json_object")
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How to pick the next tokens. Checked when made: a bad value never reaches an engine."""
@@ -60,6 +107,7 @@ class Sampling:
     repetition_penalty: float = 1.0
     seed: int | None = None  # None: a fresh random seed for every request
     stop: tuple[str, ...] = ()
+    response_format: JsonSchema | None = None  # None: free text
 
     def __post_init__(self):
         _number("temperature", self.temperature, 0.0, 2.0)
@@ -74,6 +122,8 @@ class Sampling:
         if len(self.stop) > MAX_STOP_STRINGS or not all(isinstance(s, str) and s for s in self.stop):
             raise InvalidSampling(f"stop takes up to {MAX_STOP_STRINGS} non-empty strings, got {list(self.stop)!r}")
         object.__setattr__(self, "stop", tuple(self.stop))
+        if self.response_format is not None and not isinstance(self.response_format, JsonSchema):
+            raise ResponseFormatError(f"response_format must be a JsonSchema, got {self.response_format!r:.80}")
 
     @property
     def greedy(self) -> bool:
@@ -234,10 +284,13 @@ class StopFilter:
         return "" if self.hit else out
 
 
+_LOCATION = re.compile(r"^\[[\d:]+\] \S+\.(?:cc|cpp|h|hpp):\d+: ")  # xgrammar's "[12:45:18] /src/x.cc:898: "
+
+
 def engine_words(err: BaseException, limit: int = 400) -> str:
     """An engine's error on one line. OpenVINO prefixes its messages with source locations
     ("Exception from src/...cpp:123:"): keep the lines that say something."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    lines = [_LOCATION.sub("", ln.strip()) for ln in str(err).splitlines() if ln.strip()]
     useful = [ln for ln in lines if not re.match(r"^(Exception from|Check ')", ln)] or lines
     return " ".join(useful)[:limit] or type(err).__name__
 
@@ -245,6 +298,7 @@ def engine_words(err: BaseException, limit: int = 400) -> str:
 class Engine(ABC):
     name: str = "engine"
     max_parallel: int = 1  # generations this engine runs at once (set before Engine.__init__ to change it)
+    structured_output: bool = False  # can hold an answer to a JSON schema (Sampling.response_format)
 
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -278,6 +332,10 @@ class Engine(ABC):
                     self._running.discard(reply)
 
     def _answer(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
+        if sampling.response_format is not None and not self.structured_output:
+            raise ResponseFormatError(f"{self.name} cannot hold an answer to a JSON schema (response_format); "
+                                      "ask without response_format, or run a model on OpenVINO GenAI or "
+                                      "ONNX Runtime GenAI")
         budget = self.budget
         messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
                                                        sampling.max_new_tokens)

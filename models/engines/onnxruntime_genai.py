@@ -1,6 +1,9 @@
 """ONNX Runtime GenAI adapter: the og.Generator loop on the CPU, or DirectML on a chosen adapter (Windows).
 
 ONNX Runtime GenAI is pull-based already (`while not generator.is_done()`): no thread, no queue.
+A JSON schema (Sampling.response_format) goes to its guidance (GeneratorParams.set_guidance("json_schema", ...),
+llguidance inside; 0.18.0 has it on the CPU build); a schema it rejects fails when the generator is made, before
+anything runs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
+from .base import (
+    Engine,
+    EngineSpec,
+    Message,
+    Reply,
+    ReplyStats,
+    ResponseFormatError,
+    Sampling,
+    StopFilter,
+    engine_words,
+    finish_reason,
+)
 from .context import Budget
 
 # ONNX Runtime GenAI normalises provider names ("dml" -> "DML") when a provider is appended, but
@@ -50,6 +64,7 @@ def luid_option(luid: str) -> str:
 
 class OnnxRuntimeGenAIEngine(Engine):
     name = "ONNX Runtime GenAI"
+    structured_output = True
 
     def __init__(self, spec: EngineSpec):
         super().__init__(spec)
@@ -100,10 +115,18 @@ class OnnxRuntimeGenAIEngine(Engine):
             options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or 0,
                            random_seed=sampling.seed)
         params.set_search_options(**options)
+        if sampling.response_format is not None:
+            params.set_guidance("json_schema", sampling.response_format.schema)
         return params
 
     def _run(self, ids, sampling: Sampling, out: dict, cancel: threading.Event) -> Iterator[str]:
-        generator = self._og.Generator(self._model, self._params(len(ids), sampling))
+        try:
+            generator = self._og.Generator(self._model, self._params(len(ids), sampling))
+        except Exception as err:  # noqa: BLE001 - the grammar is built here: a schema it rejects is the asker's
+            if sampling.response_format is None:
+                raise
+            raise ResponseFormatError("ONNX Runtime GenAI cannot hold an answer to this JSON schema: "
+                                      f"{engine_words(err)}") from err
         stream = self._tokenizer.create_stream()
         stops = StopFilter(sampling.stop)
         started = time.perf_counter()

@@ -14,6 +14,13 @@ Concurrency (who owns what):
 - `engine.cancel()` sets every running reply's event (base.Engine); a switch waits for answers to end.
 - `close()`: the scheduler cancels whatever is still running, ends every request and exits; then the
   pipeline is dropped.
+- A JSON schema (Sampling.response_format) is compiled by xgrammar in the step that first samples its request;
+  a schema it rejects fails that step for every request in it and leaves the pipeline broken for good
+  (OpenVINO GenAI 2026.4: the step API does not drop its requests on an error; generate() does). So a schema
+  this engine has not run yet is tried first with generate() and one token, by the scheduler, while no other
+  request is in the pipeline: requests that arrive behind it wait (`held`, scheduler-only) until the running
+  ones end; a schema that fails is that request's 400 and nobody else's. `_schemas_ok` (scheduler-only)
+  remembers the schemas that compiled.
 Detokenising, stop strings and figures are per request, in the caller's thread.
 """
 
@@ -30,10 +37,18 @@ from pathlib import Path
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
-from .openvino_genai import _available_devices, device_missing, generation_config, pipeline_config
+from .openvino_genai import (
+    PROBE,
+    _available_devices,
+    device_missing,
+    generation_config,
+    pipeline_config,
+    schema_rejected,
+)
 
 _END = object()
 CANCEL_WAIT_S = 5.0  # a caller that stops early waits this long at most for the scheduler to drop its request
+MAX_KNOWN_SCHEMAS = 256  # schemas remembered as compiling; more and the memory starts afresh
 
 
 def kv_bytes_per_token(model_xml: Path, value_bytes: int) -> int:
@@ -74,6 +89,7 @@ class _Request:
     ids: object  # ov.Tensor [1, prompt length]
     config: object  # GenerationConfig
     cancel: threading.Event
+    sampling: Sampling = field(default_factory=Sampling)
     out: queue.Queue = field(default_factory=queue.Queue)
     ended: threading.Event = field(default_factory=threading.Event)
     handle: object = None
@@ -82,6 +98,7 @@ class _Request:
 
 class BatchingOpenVinoEngine(Engine):
     name = "OpenVINO GenAI"
+    structured_output = True
 
     def __init__(self, spec: EngineSpec):
         self.max_parallel = max(1, int(spec.options.get("parallel", 1)))
@@ -93,7 +110,8 @@ class BatchingOpenVinoEngine(Engine):
         self._cond = threading.Condition()
         self._inbox: list[_Request] = []
         self._closing = False
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # generate() (the schema check) numbers its own requests from 0
+        self._schemas_ok: set[str] = set()
         self._pipe = None
         try:
             folder = self._ir_folder(Path(spec.path))
@@ -153,25 +171,29 @@ class BatchingOpenVinoEngine(Engine):
     # -- the scheduler thread -----------------------------------------------------------------
     def _loop(self) -> None:
         active: dict[int, _Request] = {}
+        held: list[_Request] = []  # behind a schema that must be tried alone first
         while True:
             with self._cond:
-                while not self._inbox and not active and not self._closing:
+                while not self._inbox and not active and not held and not self._closing:
                     self._cond.wait()
                 incoming, self._inbox = self._inbox, []
                 closing = self._closing
             if closing:
-                for req in list(active.values()) + incoming:
+                for req in list(active.values()) + held + incoming:
                     if req.handle is not None:
                         req.handle.cancel()
                     req.cancelled = True
                     self._end(req, _END)
                 return
-            for req in incoming:
-                try:
-                    req.handle = self._pipe.add_request(next(self._ids), req.ids, req.config)
-                    active[id(req)] = req
-                except Exception as err:  # noqa: BLE001 - this request's own error, raised in its caller
-                    self._end(req, err)
+            waiting, held = held + incoming, []
+            for req in waiting:
+                if req.cancel.is_set():
+                    req.cancelled = True
+                    self._end(req, _END)
+                elif held or (self._untried_schema(req) and active):
+                    held.append(req)  # in arrival order, behind the first one that waits
+                else:
+                    self._admit(req, active)
             for key, req in list(active.items()):
                 if req.cancel.is_set():
                     req.handle.cancel()  # this request only; no read after cancel
@@ -196,6 +218,31 @@ class BatchingOpenVinoEngine(Engine):
                 for req in active.values():
                     self._end(req, err)
                 active.clear()
+
+    def _untried_schema(self, req: _Request) -> bool:
+        fmt = req.sampling.response_format
+        return fmt is not None and fmt.schema not in self._schemas_ok
+
+    def _admit(self, req: _Request, active: dict[int, _Request]) -> None:
+        """Into the pipeline (the scheduler thread; an untried schema only when `active` is empty)."""
+        try:
+            if self._untried_schema(req):
+                rejected = schema_rejected(req.sampling.response_format, self._generate_one)
+                if rejected is not None:
+                    self._end(req, rejected)
+                    return
+                if len(self._schemas_ok) >= MAX_KNOWN_SCHEMAS:
+                    self._schemas_ok.clear()
+                self._schemas_ok.add(req.sampling.response_format.schema)
+            req.handle = self._pipe.add_request(next(self._ids), req.ids, req.config)
+            active[id(req)] = req
+        except Exception as err:  # noqa: BLE001 - this request's own error, raised in its caller
+            self._end(req, err)
+
+    def _generate_one(self, sampling: Sampling):
+        """generate() on PROBE, alone in the pipeline: on an error it drops its requests and the pipeline
+        goes on (step() does not)."""
+        return self._pipe.generate([self._prompt_ids(PROBE)], [self._generation_config(sampling)])
 
     def _read(self, req: _Request) -> None:
         while req.handle.can_read():
@@ -228,7 +275,7 @@ class BatchingOpenVinoEngine(Engine):
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         ids = self._prompt_ids(messages)
-        req = _Request(ids, self._generation_config(sampling), reply._cancel)
+        req = _Request(ids, self._generation_config(sampling), reply._cancel, sampling)
         stops = StopFilter(sampling.stop)  # the engine stops at them; this keeps any part of one from showing
         tokens: list[int] = []
         shown = ""

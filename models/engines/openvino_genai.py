@@ -10,7 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, engine_words, finish_reason, pushed
+from .base import (
+    Engine,
+    EngineSpec,
+    JsonSchema,
+    Message,
+    Reply,
+    ReplyStats,
+    ResponseFormatError,
+    Sampling,
+    engine_words,
+    finish_reason,
+    pushed,
+)
 from .context import Budget
 
 DEFAULT_MIN_RESPONSE = 512
@@ -56,7 +68,26 @@ def generation_config(config, sampling: Sampling):
     if sampling.stop:
         config.stop_strings = set(sampling.stop)  # ends the generation in the engine
         config.include_stop_str_in_output = False
+    if sampling.response_format is not None:  # xgrammar masks every token that would break the schema
+        import openvino_genai
+
+        config.structured_output_config = openvino_genai.StructuredOutputConfig(
+            json_schema=sampling.response_format.schema)
     return config
+
+
+PROBE = [{"role": "user", "content": "Hi"}]
+
+
+def schema_rejected(schema: JsonSchema, generate_one) -> ResponseFormatError | None:
+    """Does the engine's grammar compiler take this schema? `generate_one(sampling)` answers PROBE with one
+    token under it; OpenVINO GenAI compiles a schema only when a request with it is first sampled, so this
+    is the one way to ask. The error it raises is the schema's; None when the schema compiles."""
+    try:
+        generate_one(Sampling(max_new_tokens=1, response_format=schema))
+    except Exception as err:  # noqa: BLE001 - xgrammar's words, as the reason for a 400
+        return ResponseFormatError(f"OpenVINO GenAI cannot hold an answer to this JSON schema: {engine_words(err)}")
+    return None
 
 
 def device_missing(device: str, available: list[str]) -> bool:
@@ -76,6 +107,7 @@ def _available_devices() -> list[str]:
 
 class OpenVinoGenAIEngine(Engine):
     name = "OpenVINO GenAI"
+    structured_output = True
 
     def __init__(self, spec: EngineSpec):
         super().__init__(spec)
@@ -139,9 +171,10 @@ class OpenVinoGenAIEngine(Engine):
 
     def _warm_up(self) -> None:
         """The first generate() pays ~0.8 s of one-off cost; pay it at load, not on the first user."""
-        config = self._pipe.get_generation_config()
-        config.max_new_tokens = 2
-        self._pipe.generate(self._ov.ChatHistory([{"role": "user", "content": "Hi"}]), config)
+        self._generate_one(Sampling(max_new_tokens=2))
+
+    def _generate_one(self, sampling: Sampling):
+        return self._pipe.generate(self._ov.ChatHistory(PROBE), self._generation_config(sampling))
 
     def count_tokens(self, messages: list[Message]) -> int:
         prompt = self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
@@ -155,10 +188,25 @@ class OpenVinoGenAIEngine(Engine):
         history, config = self._ov.ChatHistory(messages), self._generation_config(sampling)
         running, stop = self._ov.StreamingStatus.RUNNING, self._ov.StreamingStatus.STOP
 
-        def run(emit):
-            return self._pipe.generate(history, config, lambda text: stop if emit(text) else running)
+        shown: list[bool] = []
 
-        result = yield from pushed(run, reply._cancel, "openvino-genai-generate")
+        def run(emit):
+            def streamer(text):
+                shown or shown.append(True)
+                return stop if emit(text) else running
+
+            return self._pipe.generate(history, config, streamer)
+
+        try:
+            result = yield from pushed(run, reply._cancel, "openvino-genai-generate")
+        except Exception:
+            # A schema xgrammar cannot compile fails the request before its first token (the pipeline
+            # itself recovers): tell that apart from an engine failure, for a 400 instead of a 503.
+            if sampling.response_format is not None and not shown:
+                rejected = schema_rejected(sampling.response_format, self._generate_one)
+                if rejected is not None:
+                    raise rejected from None
+            raise
         reply.stats = self._stats(result, sampling, reply._cancel.is_set(), time.perf_counter() - started)
 
     def _stats(self, result, sampling: Sampling, cancelled: bool, total: float) -> ReplyStats:

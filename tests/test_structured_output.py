@@ -1,0 +1,183 @@
+"""JSON answers (Sampling.response_format) through the engine seam, on real models: the embedded SmolLM2 on both
+OpenVINO GenAI adapters (LLMPipeline, and ContinuousBatchingPipeline, the CPU default) and ONNX Runtime GenAI on
+the Phi-3-architecture test model. A 135M model asked for JSON in words answers with code fences, Python or
+extra keys: the same questions with the schema must all parse and validate."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from models.engines import EngineSpec, JsonSchema, ResponseFormatError, Sampling, load
+from models.engines.base import Engine
+from models.engines.npu_library import NpuLibraryEngine
+
+PLACES = ["Paris", "Tokyo", "Berlin", "Rome"]
+CITY = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
+        "properties": {"city": {"type": "string", "maxLength": 40}, "country": {"type": "string", "maxLength": 40}}}
+
+
+def ask(place: str) -> list[dict]:
+    return [{"role": "user", "content": f'Answer with a JSON object with the keys "city" and "country" for {place}.'}]
+
+
+def valid_city(text: str) -> bool:
+    """CITY checked by hand (no jsonschema package here): one JSON object, exactly these keys, string values."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return (isinstance(value, dict) and set(value) == {"city", "country"}
+            and all(isinstance(v, str) and len(v) <= 40 for v in value.values()))
+
+
+ADAPTERS = {"single": 1, "batching": 4}
+
+
+@pytest.fixture(scope="module", params=list(ADAPTERS))
+def engine(request, embedded_gguf, app_home):
+    parallel = ADAPTERS[request.param]
+    eng = load(EngineSpec(path=str(embedded_gguf), engine="openvino-genai", device="CPU", label="SmolLM2-135M",
+                          context_length=4096, cache_dir=str(app_home / "compiled" / f"json-{parallel}"),
+                          options={"gguf_keep_ir": True, "parallel": parallel}))
+    assert type(eng).__name__ == ("OpenVinoGenAIEngine" if parallel == 1 else "BatchingOpenVinoEngine")
+    yield eng
+    eng.close()
+
+
+def test_a_schema_holds_every_answer_that_free_text_breaks(engine):
+    schema = JsonSchema.of(CITY, "city")
+    free = [engine.stream(ask(p), Sampling(max_new_tokens=64)).text() for p in PLACES]
+    held = [engine.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)).text() for p in PLACES]
+    print("free:", free, "\nheld:", held)
+    assert not all(valid_city(t) for t in free)  # without the constraint the model fails (here: every time)
+    assert all(valid_city(t) for t in held), held
+    assert all(p in json.loads(t)["city"] for p, t in zip(PLACES, held, strict=True))  # still the model's answer
+
+
+def test_json_object_means_any_json_object(engine):
+    replies = [engine.stream(ask(p), Sampling(max_new_tokens=64, response_format=JsonSchema.any_object()))
+               for p in PLACES]
+    texts = [r.text() for r in replies]
+    finished = [t for r, t in zip(replies, texts, strict=True) if r.stats.finish_reason == "stop"]
+    print(texts)
+    assert finished  # an object cut at max_tokens cannot parse; those that ended must
+    assert all(isinstance(json.loads(t), dict) for t in finished), finished
+    assert all(t.lstrip().startswith("{") for t in texts)
+
+
+def test_a_schema_the_engine_rejects_is_that_requests_error_only(engine):
+    story = engine.stream([{"role": "user", "content": "Tell me a story about a dragon."}], Sampling(max_new_tokens=48))
+    running = iter(story)
+    next(running)  # a generation is in the engine while the bad schema arrives
+    outcome: dict = {}
+
+    def bad():
+        try:
+            engine.stream(ask("Paris"), Sampling(max_new_tokens=16, response_format=JsonSchema.of({"type": "foo"}))
+                          ).text()
+        except ResponseFormatError as err:
+            outcome["error"] = str(err)
+
+    t = threading.Thread(target=bad)
+    t.start()
+    rest = "".join(running)
+    t.join(60)
+    assert 'Unsupported type "foo"' in outcome["error"] and ".cc:" not in outcome["error"], outcome
+    assert story.stats.finish_reason == "length" and story.stats.generated_tokens == 48, rest  # undisturbed
+    assert "Paris" in engine.stream([{"role": "user", "content": "What is the capital of France?"}],
+                                    Sampling(max_new_tokens=24)).text()
+    assert valid_city(engine.stream(ask("Rome"), Sampling(max_new_tokens=64,
+                                                          response_format=JsonSchema.of(CITY))).text())
+
+
+def test_a_known_schema_joins_the_batch_while_others_run(engine):
+    schema = JsonSchema.of(CITY)
+    engine.stream(ask("Paris"), Sampling(max_new_tokens=64, response_format=schema)).text()  # tried once
+    replies = [None] * 3
+    start = threading.Barrier(3)
+
+    def run(i, messages, sampling):
+        start.wait()
+        replies[i] = engine.stream(messages, sampling)
+        replies[i].text()
+
+    asks = [(ask("Tokyo"), Sampling(max_new_tokens=64, response_format=schema)),
+            ([{"role": "user", "content": "Tell me a story."}], Sampling(max_new_tokens=32)),
+            (ask("Berlin"), Sampling(max_new_tokens=64, response_format=schema))]
+    threads = [threading.Thread(target=run, args=(i, *a)) for i, a in enumerate(asks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert valid_city(replies[0].text()) and valid_city(replies[2].text())
+    assert replies[1].stats.generated_tokens == 32 and not replies[1].text().lstrip().startswith("{")
+
+
+# -- pure checks and the engines that cannot ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda: JsonSchema("[1, 2]"), "must be a JSON object"),
+    (lambda: JsonSchema("{not json"), "not valid JSON"),
+    (lambda: JsonSchema.of(["type", "object"]), "must be a JSON object"),
+    (lambda: JsonSchema.of({"const": float("nan")}), "cannot be written as JSON"),
+    (lambda: JsonSchema("{}" + " " * 100_000), "longer than"),
+    (lambda: Sampling(response_format='{"type": "object"}'), "must be a JsonSchema"),
+])
+def test_a_malformed_schema_never_reaches_an_engine(make, says):
+    with pytest.raises(ResponseFormatError, match=says) as caught:
+        make()
+    assert caught.value.param == "response_format" and isinstance(caught.value, ValueError)
+
+
+def test_json_object_is_the_any_object_schema_and_key_order_is_kept():
+    assert json.loads(JsonSchema.any_object().schema) == {"type": "object"}
+    assert list(json.loads(JsonSchema.of({"properties": {"b": {}, "a": {}}}).schema)["properties"]) == ["b", "a"]
+
+
+class _NoStructuredOutput(Engine):
+    """An engine without structured output (as the NPU library, which cannot run here): records what reaches it."""
+
+    name = "Plain engine"
+    calls: list = []
+
+    def count_tokens(self, messages):
+        return 10
+
+    def _generate(self, messages, sampling, reply):
+        self.calls.append(sampling)
+        yield "text"
+
+
+def test_an_engine_without_structured_output_refuses_before_generating():
+    assert NpuLibraryEngine.structured_output is False
+    eng = _NoStructuredOutput(EngineSpec(path="", engine="x", device="NPU", label="x"))
+    with pytest.raises(ResponseFormatError, match="Plain engine cannot hold an answer to a JSON schema"):
+        eng.stream([{"role": "user", "content": "hi"}], Sampling(response_format=JsonSchema.any_object())).text()
+    assert eng.calls == []
+    assert eng.stream([{"role": "user", "content": "hi"}], Sampling()).text() == "text"
+
+
+# -- ONNX Runtime GenAI (0.18.0 has guidance on its CPU build) on the Phi-3-architecture test model ------------------
+
+@pytest.fixture(scope="module")
+def ort(phi3_models, app_home):
+    eng = load(EngineSpec(path=str(phi3_models.exports["onnx-int4-cpu"]), engine="onnxruntime-genai", device="cpu",
+                          label="ort-int4", context_length=4096))
+    yield eng
+    eng.close()
+
+
+def test_onnx_runtime_genai_holds_answers_to_a_schema(ort):
+    schema = JsonSchema.of(CITY)
+    held = [ort.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)).text() for p in PLACES]
+    free = [ort.stream(ask(p), Sampling(max_new_tokens=64)).text() for p in PLACES]
+    print("free:", free, "\nheld:", held)
+    assert all(valid_city(t) for t in held), held
+    assert not all(valid_city(t) for t in free)
+    with pytest.raises(ResponseFormatError, match="ONNX Runtime GenAI cannot hold an answer to this JSON schema"):
+        ort.stream(ask("Paris"), Sampling(max_new_tokens=8, response_format=JsonSchema.of({"type": "foo"}))).text()
+    assert "Paris" in ort.stream([{"role": "user", "content": "What is the capital of France?"}],
+                                 Sampling(max_new_tokens=24)).text()

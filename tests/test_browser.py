@@ -1,12 +1,21 @@
-"""The page in a real browser (Debian's Chromium, driven by Playwright): type, send, watch it stream, stop."""
+"""The page in a real browser (Debian's Chromium, driven by Playwright) on the real app and the embedded model:
+stream, stop, regenerate, edit, undo, reload, two people at once, the queue, the machine tabs, a phone.
+
+Every test opens its own browser context (its own localStorage, cookies and Gradio session), as a new person
+would. The screenshots the README shows are written to docs/screenshots/ by these tests.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.live_app import start_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -16,28 +25,15 @@ pytestmark = pytest.mark.skipif(
 )
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def page(embedded_gguf, app_home, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    app = start_app("--offline", home=app_home)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        pg = browser.new_page(viewport={"width": 1200, "height": 900})
-        pg.goto(app.url)
-        pg.wait_for_selector("#prompt textarea")
-        yield pg
-        pg.screenshot(path=str(tmp_path_factory.mktemp("shots") / "page.png"), full_page=True)
-        browser.close()
-    app.stop()
-
-
-def bot_texts(pg) -> list[str]:
-    return pg.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").all_inner_texts()
-
-
+SHOTS = ROOT / "docs" / "screenshots"
+LONG = "Write a very long story about a dragon who learns to fly."
+FRANCE, JAPAN = "What is the capital of France?", "What is the capital of Japan?"
+BOT, USER = "#chatbot [data-testid='bot']", "#chatbot [data-testid='user']"
+# how many answers carry their figures line (they are finished)
+FINISHED = "n => [...document.querySelectorAll(\"#chatbot [data-testid='bot']\")]" \
+           ".filter(e => e.innerText.includes('tokens/s')).length >= n"
+LAST_BOT = "() => { const b = [...document.querySelectorAll(\"#chatbot [data-testid='bot']\")]; " \
+           "return b.length ? b[b.length - 1].innerText : ''; }"
 WATCH_BOT_TEXT = """() => {
   window.__seen = [];
   new MutationObserver(() => {
@@ -47,43 +43,399 @@ WATCH_BOT_TEXT = """() => {
 }"""
 
 
-def test_a_question_streams_into_the_page_with_figures_under_it(page):
-    page.evaluate(WATCH_BOT_TEXT)
-    page.fill("#prompt textarea", "What is the capital of France?")
-    page.click("#send")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')]"
-        ".some(e => e.innerText.includes('tokens/s'))",
-        timeout=60_000,
-    )
-    answer = bot_texts(page)[-1]
+@pytest.fixture(scope="module")
+def app(embedded_gguf, app_home):
+    running = start_app("--offline", home=app_home)
+    yield running
+    assert running.stop() == 0
+    assert "Traceback" not in "".join(running.lines)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+class Person:
+    """One browser context on the page: its own storage, cookie and Gradio session."""
+
+    def __init__(self, browser, url: str, **context):
+        self.context = browser.new_context(**({"viewport": {"width": 1200, "height": 900}} | context))
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.url = url
+        self.open()
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        self.page.wait_for_selector("#prompt textarea")
+        self.page.wait_for_function("() => document.querySelector('#send') && !document.querySelector('#send')"
+                                    ".disabled")
+        time.sleep(0.5)  # the load event has restored what this browser kept
+
+    def ask(self, text: str, enter: bool = False) -> None:
+        self.page.fill("#prompt textarea", text)
+        if enter:
+            self.page.press("#prompt textarea", "Enter")
+        else:
+            self.page.click("#send")
+
+    def wait_answers(self, n: int = 1, timeout: float = 120) -> str:
+        self.page.wait_for_function(FINISHED, arg=n, timeout=timeout * 1000)
+        return self.last()
+
+    def wait_words(self, n: int, timeout: float = 60) -> None:
+        self.page.wait_for_function(f"() => ({LAST_BOT})().split(' ').length > {n}", timeout=timeout * 1000)
+
+    def last(self) -> str:
+        return self.page.evaluate(LAST_BOT)
+
+    def users(self) -> list[str]:
+        return self.page.locator(USER).all_inner_texts()
+
+    def bots(self) -> list[str]:
+        return self.page.locator(BOT).all_inner_texts()
+
+    def settings(self, **numbers: float) -> None:
+        """Set sliders and numbers of the Settings accordion by element id (max_tokens=64 -> #max-tokens)."""
+        if not self.page.locator("#system textarea").is_visible():
+            self.page.get_by_text("Settings (this tab)").click()
+        for name, value in numbers.items():
+            box = self.page.locator(f"#{name.replace('_', '-')} input[type=number]")
+            box.fill(str(value))
+            box.press("Enter")
+            box.blur()
+        time.sleep(0.5)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def person(browser, app):
+    made = []
+
+    def open_one(**context) -> Person:
+        made.append(Person(browser, app.url, **context))
+        return made[-1]
+
+    yield open_one
+    for p in made:
+        p.close()
+
+
+def _shot(page, name: str, **kwargs) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), **kwargs)
+
+
+# -- one person chatting ---------------------------------------------------------------------------------
+def test_an_answer_grows_across_snapshots_and_its_figures_line_appears(person):
+    me = person()
+    assert me.page.locator("#stop").is_disabled()  # nothing runs: nothing to stop
+    me.page.evaluate(WATCH_BOT_TEXT)
+    me.ask(FRANCE)
+    answer = me.wait_answers(1)
     assert "Paris" in answer
-    assert "first token" in answer and "CPU" in answer
-    assert page.input_value("#prompt textarea") == ""  # the box is ready for the next message
-    lengths = sorted(set(page.evaluate("window.__seen")))
+    for part in ("CPU", "OpenVINO GenAI", "SmolLM2-135M", "first token", "tokens/s", "tokens", "ended: "):
+        assert part in answer
+    assert me.page.input_value("#prompt textarea") == ""  # the box is ready for the next message
+    lengths = sorted(set(me.page.evaluate("window.__seen")))
     assert len([n for n in lengths if 0 < n < len(answer)]) >= 3, lengths  # words arrived before the end
+    assert me.page.locator("#stop").is_disabled() and me.page.locator("#send").is_enabled()
+    me.settings(max_tokens=96)
+    me.ask("Write a Python function that reverses a string.", enter=True)
+    me.wait_answers(2)
+    if me.page.locator("#chatbot pre code").count():  # the model wrote a code block: highlighted, with a copy button
+        assert me.page.locator("#chatbot .code_wrap button.copy_code_button").count() >= 1
+        assert me.page.locator("#chatbot pre code .token").count() >= 1
+    me.page.get_by_text("Speed this session").click()
+    me.page.wait_for_selector("#speed .sparks[data-answers='2']")
+    _shot(me.page, "chat.png", full_page=True)
 
 
-def test_stop_button_stops_a_long_answer(page):
-    page.fill("#prompt textarea", "Write a very long story about a dragon who learns to fly.")
-    page.click("#send")
-    page.wait_for_function(
-        "() => { const b = [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')];"
-        " return b.length >= 2 && b[b.length-1].innerText.split(' ').length > 5; }",
-        timeout=60_000,
-    )
-    page.click("#stop")
-    page.wait_for_function(
-        "() => { const b = [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')];"
-        " return b[b.length-1].innerText.includes('stopped'); }",
-        timeout=30_000,
-    )
-    assert "stopped" in bot_texts(page)[-1]
+def test_stop_halts_growth_and_the_next_question_works(person):
+    me = person()
+    me.ask(LONG)
+    me.wait_words(8)
+    assert me.page.locator("#stop").is_enabled() and me.page.locator("#send").is_disabled()
+    me.page.click("#stop")
+    me.page.wait_for_function(f"() => ({LAST_BOT})().includes('stopped')", timeout=30_000)
+    halted = me.last()
+    time.sleep(1.5)
+    assert me.last() == halted, "the answer kept growing after Stop"
+    assert len(halted.split()) < 400
+    assert me.page.locator("#stop").is_disabled()
+    me.ask(FRANCE)
+    assert "Paris" in me.wait_answers(2)
 
 
-def test_the_this_pc_tab_shows_the_probe(page):
-    page.get_by_role("tab", name="This PC").click()
-    page.wait_for_selector("#machine")
-    text = page.locator("#machine").inner_text() + page.locator("#devices").inner_text()
-    assert "CPU" in text and "Memory" in text
-    assert "DirectX 12 needs Windows" in text
+def test_regenerate_replaces_the_answer(person):
+    me = person()
+    me.settings(temperature=1.0)  # sampled: every answer has its own seed, shown in its figures
+    me.ask("Write a haiku about the sea.")
+    first = me.wait_answers(1)
+    assert "seed " in first
+    me.page.get_by_role("button", name="Retry").click()
+    me.page.wait_for_function(f"old => {{ const t = ({LAST_BOT})(); return t.includes('tokens/s') && t !== old; }}",
+                              arg=first, timeout=120_000)
+    second = me.last()
+    assert me.users() == ["Write a haiku about the sea."] and len(me.bots()) == 1  # replaced, not added
+    assert second.split("seed ")[1].split()[0] != first.split("seed ")[1].split()[0]
+
+
+def test_editing_a_user_message_replaces_everything_after_it_and_undo_gives_it_back(person):
+    me = person()
+    me.ask(FRANCE)
+    me.wait_answers(1)
+    me.ask(JAPAN)
+    me.wait_answers(2)
+    me.page.get_by_role("button", name="Edit").first.click()
+    me.page.locator("#chatbot textarea").first.fill("What is the capital of Italy?")
+    me.page.get_by_role("button", name="Submit").click()
+    me.page.wait_for_function("() => { const b = [...document.querySelectorAll(\"#chatbot [data-testid='bot']\")];"
+                              " return b.length === 1 && b[0].innerText.includes('tokens/s'); }", timeout=120_000)
+    assert me.users() == ["What is the capital of Italy?"]
+    answer = me.last()
+    assert "Rome" in answer and "Paris" not in answer and "Tokyo" not in answer
+    me.page.get_by_role("button", name="Undo").click()
+    me.page.wait_for_function("() => !document.querySelector(\"#chatbot [data-testid='user']\")", timeout=30_000)
+    assert me.page.input_value("#prompt textarea") == "What is the capital of Italy?"  # back in the box
+
+
+def test_enter_twice_quickly_yields_one_answer_at_a_time(person):
+    me = person()
+    me.page.fill("#prompt textarea", FRANCE)
+    me.page.press("#prompt textarea", "Enter")
+    me.page.press("#prompt textarea", "Enter")
+    me.page.click("#send")
+    me.wait_answers(1)
+    time.sleep(2)
+    assert me.users() == [FRANCE] and len(me.bots()) == 1
+
+
+def test_new_chat_stops_the_running_answer_and_keeps_the_old_chat_among_past_chats(person):
+    me = person()
+    me.ask(LONG)
+    me.wait_words(8)
+    me.page.click("#new-chat")
+    me.page.wait_for_function("() => !document.querySelector(\"#chatbot [data-testid='bot']\")", timeout=30_000)
+    time.sleep(1.5)
+    assert me.bots() == [] and me.page.locator("#stop").is_disabled()  # no late words from the old answer
+    me.ask(FRANCE)
+    assert "Paris" in me.wait_answers(1)
+    me.page.get_by_text("Past chats").click()
+    story = me.page.locator("#past label", has_text="Write a very long story")
+    story.click()
+    me.page.wait_for_function(f"() => ({LAST_BOT})().includes('stopped')", timeout=30_000)
+    assert me.users() == [LONG]
+
+
+def test_a_reload_keeps_the_conversation_even_in_the_middle_of_an_answer(person):
+    me = person()
+    me.ask(FRANCE)
+    me.wait_answers(1)
+    me.ask(LONG)
+    me.wait_words(30)
+    time.sleep(1.2)  # the browser's copy follows the answer about every second
+    me.page.reload()
+    me.open()
+    assert me.users() == [FRANCE, LONG]
+    assert "Paris" in me.bots()[0] and len(me.bots()[1].split()) >= 20  # the part answered before the reload
+    assert "cut off: the page was reloaded" in me.bots()[1]
+    me.ask(JAPAN)
+    me.page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length === 3 && "
+                              f"({LAST_BOT})().includes('tokens/s')", timeout=120_000)
+    assert "Tokyo" in me.last()
+    me.page.reload()
+    me.open()
+    assert me.users() == [FRANCE, LONG, JAPAN]
+
+
+def test_a_chat_exports_as_markdown_and_json(person):
+    me = person()
+    me.ask(FRANCE)
+    me.wait_answers(1)
+    me.page.get_by_text("Export this chat").click()
+    with me.page.expect_download() as md:
+        me.page.click("#export-md")
+    text = Path(md.value.path()).read_text(encoding="utf-8")
+    assert text.startswith(f"# {FRANCE}") and "Paris" in text and md.value.suggested_filename.endswith(".md")
+    with me.page.expect_download() as js:
+        me.page.click("#export-json")
+    assert '"role": "assistant"' in Path(js.value.path()).read_text(encoding="utf-8")
+
+
+def test_an_example_prompt_asks_and_settings_reset_to_the_models_defaults(person):
+    me = person()
+    me.page.get_by_text(FRANCE).first.click()  # an example on the empty chat
+    assert "Paris" in me.wait_answers(1)
+    me.settings(temperature=0.9, top_p=0.5)
+    me.page.click("#reset")
+    me.page.wait_for_function("() => document.querySelector('#temperature input[type=number]').value === '0' && "
+                              "document.querySelector('#top-p input[type=number]').value === '1'")
+    assert me.page.input_value("#seed input") == "-1" and me.page.input_value("#max-tokens input[type=number]") \
+        == "512"
+
+
+# -- two people at once ----------------------------------------------------------------------------------
+def test_two_browser_contexts_keep_separate_chats(person):
+    alice, bob = person(), person()
+    alice.ask(FRANCE)
+    alice.wait_answers(1)
+    bob.open()
+    assert bob.users() == []
+    bob.ask(JAPAN)
+    bob.wait_answers(1)
+    alice.page.reload()
+    alice.open()
+    assert alice.users() == [FRANCE] and bob.users() == [JAPAN]
+
+
+def test_two_people_asking_at_the_same_time_get_their_own_correct_answers(person):
+    alice, bob = person(), person()
+    alice.page.fill("#prompt textarea", FRANCE)
+    bob.page.fill("#prompt textarea", JAPAN)
+    alice.page.click("#send")
+    bob.page.click("#send")
+    a, b = alice.wait_answers(1), bob.wait_answers(1)
+    assert "Paris" in a and "Tokyo" not in a and "Japan" not in a
+    assert "Tokyo" in b and "Paris" not in b and "France" not in b
+
+
+def test_stop_in_one_session_leaves_the_other_running_to_completion(person):
+    alice, bob = person(), person()
+    alice.settings(max_tokens=2048)
+    bob.settings(max_tokens=320)
+    bob.ask(LONG)
+    alice.ask(LONG)
+    alice.wait_words(5)
+    alice.page.click("#stop")
+    alice.page.wait_for_function(f"() => ({LAST_BOT})().includes('stopped')", timeout=30_000)
+    finished = bob.wait_answers(1)
+    assert "stopped" not in finished and "ended: " in finished and len(finished.split()) > 100
+
+
+def test_while_the_engine_is_busy_a_second_person_sees_their_place_then_their_answer(browser, embedded_gguf,
+                                                                                     app_home):
+    one = start_app("--offline", "--parallel", "1", home=app_home)
+    try:
+        alice, bob = Person(browser, one.url), Person(browser, one.url)
+        alice.ask(LONG)
+        alice.wait_words(5)
+        bob.ask(FRANCE)
+        bob.page.wait_for_function(f"() => ({LAST_BOT})().includes('Waiting: 1 answer before yours...')",
+                                   timeout=30_000)
+        assert bob.page.locator("#send").is_disabled() and bob.page.locator("#stop").is_enabled()
+        assert "Paris" in bob.wait_answers(1, timeout=180)
+        assert "tokens/s" in alice.wait_answers(1)
+        alice.close()
+        bob.close()
+    finally:
+        assert one.stop() == 0
+
+
+# -- what runs where, and why ----------------------------------------------------------------------------
+def test_the_this_pc_tab_shows_a_card_per_device_with_the_running_one_marked(person):
+    me = person()
+    me.page.get_by_role("tab", name="This PC").click()
+    me.page.wait_for_selector("#devices .dev-card")
+    text = me.page.locator("#machine").inner_text()
+    assert "CPU" in text and "Memory" in text and "Probe took" in text
+    cards = me.page.locator("#devices .dev-card")
+    assert cards.count() >= 3
+    assert "DirectX 12 needs Windows" in me.page.locator("#devices").inner_text()
+    running = me.page.locator("#devices .dev-card.running")
+    assert running.count() == 1 and "CPU" in running.inner_text() and "running the model" in running.inner_text()
+    _shot(me.page, "this-pc.png", full_page=True)
+
+
+def test_the_why_this_model_table_lists_the_running_model_first_and_folds_the_rejections(person):
+    me = person()
+    me.page.get_by_role("tab", name="Why this model").click()
+    me.page.wait_for_selector("#explanation .why-table")
+    first = me.page.locator("#explanation .why-table tbody tr").first.inner_text()
+    running = me.page.locator("#running").inner_text()
+    assert "SmolLM2-135M" in first and "SmolLM2-135M" in running and "OpenVINO GenAI" in first
+    assert "GB of RAM" in first and "available" in first
+    folded = me.page.locator("#explanation details.rej")
+    assert folded.count() >= 2 and not folded.first.evaluate("d => d.open")
+    summary = folded.first.locator("summary").inner_text()
+    assert int(summary.split(" ")[0]) >= 2  # "11 × not cached, and the app is offline"
+    folded.first.locator("summary").click()
+    assert folded.first.evaluate("d => d.open") and folded.first.locator("li").count() >= 2
+    folded.first.locator("summary").click()
+    _shot(me.page, "why-this-model.png", full_page=True)
+
+
+# -- a phone, and no internet ----------------------------------------------------------------------------
+def test_on_a_phone_the_box_is_on_screen_without_scrolling_and_the_notice_is_one_line(person):
+    me = person(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    box = me.page.locator("#prompt textarea").bounding_box()
+    assert me.page.evaluate("window.scrollY") == 0
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["width"] >= 150
+    chat = me.page.locator("#chatbot").bounding_box()
+    assert chat["height"] >= 844 * 0.5  # the chat takes the screen
+    line = me.page.locator("#notice .notice-line")
+    assert line.is_visible() and line.bounding_box()["height"] < 40
+    assert not me.page.locator("#notice .notice-body").is_visible()
+    line.tap()
+    assert me.page.locator("#notice .notice-body").is_visible()  # opens on tap
+    line.tap()
+    me.ask(FRANCE)
+    assert "Paris" in me.wait_answers(1)
+    box = me.page.locator("#prompt textarea").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844  # still on screen with an answer above it
+    _shot(me.page, "phone.png")
+
+
+def test_nothing_is_fetched_from_the_internet(person):
+    me = person()
+    me.ask(FRANCE)
+    me.wait_answers(1)
+    for tab in ("This PC", "Why this model", "Chat"):
+        me.page.get_by_role("tab", name=tab).click()
+    time.sleep(0.5)
+    here = urlsplit(me.url).netloc
+    foreign = [u for u in me.requests if not u.startswith("data:") and urlsplit(u).netloc != here]
+    assert me.requests and not foreign, foreign
+
+
+# -- switching (last: it reloads the model everyone uses) -----------------------------------------------
+def test_switching_keeps_the_chat_says_what_it_does_meanwhile_and_what_failed(person):
+    me = person()
+    me.ask(FRANCE)
+    me.wait_answers(1)
+    me.page.get_by_role("tab", name="Why this model").click()
+    me.page.locator("#device input").click()
+    me.page.get_by_role("option", name="npu", exact=True).click()
+    me.page.click("#switch")
+    me.page.wait_for_function("() => document.querySelector('#notice').innerText.includes('The switch failed')",
+                              timeout=120_000)
+    failed = me.page.locator("#notice").inner_text()
+    assert "no Intel NPU found" in failed and "Still running SmolLM2-135M" in failed  # what failed, what runs
+    me.page.locator("#device input").click()
+    me.page.get_by_role("option", name="cpu", exact=True).click()
+    me.page.get_by_text("fastest", exact=True).click()
+    me.page.evaluate("""() => { window.__during = [];
+      new MutationObserver(() => window.__during.push([document.querySelector('#notice').innerText,
+                                                       document.querySelector('#send').disabled]))
+        .observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true}); }""")
+    me.page.click("#switch")
+    me.page.wait_for_function("() => window.__during.some(([text, off]) => text.includes('Switching to') && off)",
+                              timeout=60_000)  # says what it is doing, and this tab does not send meanwhile
+    me.page.wait_for_function("() => !document.querySelector('#send').disabled && "
+                              "!document.querySelector('#notice').innerText.includes('Switching to')",
+                              timeout=180_000)
+    assert "on CPU" in me.page.locator("#running").inner_text()
+    assert "speed first" in me.page.locator("#explanation").inner_text()
+    me.page.get_by_role("tab", name="Chat").click()
+    assert me.users() == [FRANCE]  # the chat was kept
+    me.ask(JAPAN)
+    assert "Tokyo" in me.wait_answers(2)

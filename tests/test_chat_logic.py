@@ -236,3 +236,10 @@ def test_model_defaults_come_from_the_engine_when_it_has_them():
     assert model_defaults(engine) == Sampling() and model_defaults(None) == Sampling()
     engine.defaults = Sampling(temperature=0.7, top_p=0.9, max_new_tokens=256)
     assert model_defaults(engine).top_p == 0.9
+
+
+def test_an_answer_cut_inside_a_code_block_is_closed_before_its_figures():
+    shown = Conversation([Turn("assistant", "Here:\n```python\ndef f():\n    return", "CPU · stopped")]).display()
+    assert shown[0]["content"] == "Here:\n```python\ndef f():\n    return\n```\n\n<sub>CPU · stopped</sub>"
+    whole = Conversation([Turn("assistant", "```\nx\n```", "CPU")]).display()
+    assert whole[0]["content"] == "```\nx\n```\n\n<sub>CPU</sub>"

@@ -42,6 +42,9 @@ def test_what_comes_back_from_the_browser_is_checked():
     assert [(t.role, t.content, t.speed) for t in tab.conversation.turns] == [("user", "hi", None),
                                                                             ("assistant", "hello", None)]
     assert tab.past == [] and tab.owner == ""
+    tab.restore({"current": "y", "chats": [{"id": "y", "turns": [{"role": "user", "content": "tell me"},
+                                                                  {"role": "assistant", "content": "Once upon"}]}]})
+    assert tab.conversation.turns[-1].figures.startswith("cut off: the page was reloaded")  # it went away mid-answer
     for junk in (None, "text", [1, 2], {"chats": "no"}, {"chats": [{"id": "a", "turns": "no"}]}):
         fresh = TabState()
         fresh.restore(junk)

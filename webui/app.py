@@ -69,8 +69,12 @@ def _running(text: str) -> str:
     return f"Running **{text}**."
 
 
+def _seed(sampling: Sampling) -> int:
+    return -1 if sampling.seed is None else sampling.seed
+
+
 def _sampling(limit, temp, top_p, seed) -> Sampling:
-    seed = None if seed is None or seed == "" else int(seed)
+    seed = None if seed is None or seed == "" or int(seed) < 0 else int(seed)
     return Sampling(max_new_tokens=int(limit), temperature=float(temp), top_p=float(top_p), seed=seed)
 
 
@@ -109,8 +113,8 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                 with gr.Row():
                     top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05,
                                       label="Top-p (with temperature > 0)", elem_id="top-p")
-                    seed = gr.Number(value=defaults.seed, label="Seed (blank: a new one for every answer)",
-                                     precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
+                    seed = gr.Number(value=_seed(defaults), label="Seed (-1: a new one for every answer)",
+                                     precision=0, minimum=-1, maximum=MAX_SEED, elem_id="seed")
                 reset = gr.Button("Reset to the model's defaults", size="sm", elem_id="reset")
             with gr.Accordion("Past chats", open=False, elem_id="past-chats"):
                 past = gr.Radio([], label="Open a past chat (kept in this browser)", elem_id="past")
@@ -170,12 +174,19 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
             epoch = t.begin()
             owner = t.owned()
             service.cancel(owner)  # an answer of this tab still running (Regenerate, an edit) stops now
-            t.conversation, saved_at = before, 0.0
-            cleared = gr.skip()
-            if from_box:
-                cleared = ""
+            t.conversation, t.answering = before, epoch
+            try:
+                yield from _stream(t, epoch, owner, before, message, sampling, settings[2], from_box)
+            finally:
+                if t.current(epoch):
+                    t.answering = 0
+
+        def _stream(t: TabState, epoch: int, owner: str, before: Conversation, message: str, sampling: Sampling,
+                    system_prompt: str, from_box: bool):
+            saved_at = 0.0
+            cleared = "" if from_box else gr.skip()
             question = {"role": "user", "content": message.strip()}
-            for update in service.respond(owner, before, message, sampling, settings[2]):
+            for update in service.respond(owner, before, message, sampling, system_prompt):
                 if not t.current(epoch):  # taken over: stop here (closing the stream stops the engine)
                     yield unchanged
                     return
@@ -201,7 +212,7 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         answers = {"concurrency_id": "answers", "concurrency_limit": limit, "show_progress": "minimal"}
 
         def respond(message: str, limit_: float, temp: float, system_prompt: str, top_p_: float = 1.0,
-                    seed_: float | None = None, t: TabState | None = None):
+                    seed_: float = -1, t: TabState | None = None):
             if t is None:
                 t = TabState()
             yield from answer(t, t.conversation, message, (limit_, temp, system_prompt, top_p_, seed_), True)
@@ -238,6 +249,9 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
 
         def take_over(t: TabState) -> None:
             """Whatever this tab was answering stops: its chat is about to change."""
+            if t.answering:
+                t.interrupt()
+                t.answering = 0
             t.begin()
             if t.owner:
                 service.cancel(t.owner)
@@ -272,7 +286,7 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         chatbot.clear(new_chat, [tab], outputs, **quick)
         past.input(open_past, [past, tab], outputs, **quick)
         app.load(restore, [saved, tab], outputs, **quick)
-        reset.click(lambda: (defaults.max_new_tokens, defaults.temperature, defaults.top_p, defaults.seed,
+        reset.click(lambda: (defaults.max_new_tokens, defaults.temperature, defaults.top_p, _seed(defaults),
                              DEFAULT_SYSTEM_PROMPT), None, [max_tokens, temperature, top_p, seed, system], **quick)
 
         if guarded:

@@ -37,7 +37,13 @@ class Conversation:
         """Gradio Chatbot messages, one per turn: the answer, then its figures in small print."""
         out = []
         for t in self.turns:
-            content = t.content if not t.figures else f"{t.content}\n\n<sub>{t.figures}</sub>"
+            content = t.content
+            if t.figures:
+                # an answer cut inside a code block (Stop, the length limit) is closed first, or the figures
+                # would show as code
+                fences = sum(1 for line in content.splitlines() if line.lstrip().startswith(("```", "~~~")))
+                content = content + "\n```" if fences % 2 else content
+                content = f"{content}\n\n<sub>{t.figures}</sub>"
             out.append({"role": t.role, "content": content})
         return out
 

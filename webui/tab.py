@@ -24,6 +24,7 @@ MAX_TURNS = 400
 MAX_TEXT = 100_000  # characters of one message read back from the browser
 TITLE_CHARS = 48
 STORAGE_VERSION = 1
+CUT_BY_RELOAD = "cut off: the page was reloaded or closed before the answer ended"
 
 
 def _new_id() -> str:
@@ -69,6 +70,8 @@ def _chat_from(data) -> SavedChat | None:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("turns"), list):
         return None
     turns = [t for t in (_turn_from(x) for x in data["turns"][:MAX_TURNS]) if t is not None]
+    if turns and turns[-1].role == "assistant" and not turns[-1].figures:  # the tab went away mid-answer
+        turns[-1] = Turn("assistant", turns[-1].content, CUT_BY_RELOAD)
     updated = data.get("updated")
     chat_id = data["id"][:32]
     if not turns or not chat_id:
@@ -84,6 +87,7 @@ class TabState:
     speeds: list[tuple[float, float]] = field(default_factory=list)  # this session's answers, for the chart
     epoch: int = 0
     switching: bool = False  # this tab is switching models: it does not send meanwhile
+    answering: int = 0  # the epoch of the answer being written now, 0 when none
     # who may stop this tab's answer: a secret made on the server at the first question, kept in the page's
     # server-side state only, so it cannot be forged the way a client-chosen session id can
     owner: str = ""
@@ -101,6 +105,13 @@ class TabState:
 
     def current(self, epoch: int) -> bool:
         return self.epoch == epoch
+
+    def interrupt(self) -> None:
+        """The answer being written is left as it stands (New chat, another past chat): mark it stopped."""
+        last = self.conversation.turns[-1] if self.conversation.turns else None
+        if last is not None and last.role == "assistant" and not last.figures:
+            self.conversation = Conversation(self.conversation.turns[:-1] + [Turn("assistant", last.content,
+                                                                                 "stopped")])
 
     def finish(self, conversation: Conversation) -> None:
         self.conversation = conversation

@@ -349,11 +349,12 @@ def _wire_switch(app, service: ChatService, info: PageInfo, chooser: Chooser, ac
             while worker.is_alive():
                 elapsed = int(time.monotonic() - started)
                 if state["download"] and not state["done"]:
-                    doing = f"downloading {state['download']}"
+                    doing = short = f"downloading {state['download']}"
                 else:
-                    doing = ("loading it and compiling it for the device (the first compile on an NPU can take "
-                             "several minutes; later starts use the compiled cache)")
-                service.begin_switch(f"{what}: {doing}")
+                    short = "loading it and compiling it for the device"
+                    doing = (f"{short} (the first compile on an NPU can take several minutes; later starts use the "
+                             "compiled cache)")
+                service.begin_switch(f"{what}: {short}")  # what other tabs' waiting questions say
                 line = (f"Switching to {what}: {doing}. {elapsed // 60}:{elapsed % 60:02d} so far. Sending is "
                         "paused until it runs; the chat is kept.")
                 yield gr.skip(), render.notice([line]), gr.skip(), gr.update(interactive=False)

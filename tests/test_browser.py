@@ -1,138 +1,49 @@
-"""The page in a real browser (Debian's Chromium, driven by Playwright) on the real app and the embedded model:
-stream, stop, regenerate, edit, undo, reload, two people at once, the queue, the machine tabs, a phone.
-
-Every test opens its own browser context (its own localStorage, cookies and Gradio session), as a new person
-would. The screenshots the README shows are written to docs/screenshots/ by these tests.
+"""The page in a real browser (Debian's Chromium, driven by Playwright) on the real app and the embedded model, one
+person at a time: stream, stop, regenerate, edit, undo, New chat, reload, export, the machine tabs, a phone, no
+internet, switching. Two people at once and the queue: tests/test_browser_people.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.live_app import start_app
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("CI") != "true",
-    reason="needs a Chromium (Debian: apt-get install chromium); CI installs it",
+from tests.browser_page import (
+    BOT,
+    FRANCE,
+    JAPAN,
+    LAST_BOT,
+    LONG,
+    NEEDS_CHROMIUM,
+    WATCH_BOT_TEXT,
+    chromium,
+    people,
+    serving,
+    shot,
 )
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "docs" / "screenshots"
-LONG = "Write a very long story about a dragon who learns to fly."
-FRANCE, JAPAN = "What is the capital of France?", "What is the capital of Japan?"
-BOT, USER = "#chatbot [data-testid='bot']", "#chatbot [data-testid='user']"
-# how many answers carry their figures line (they are finished)
-FINISHED = "n => [...document.querySelectorAll(\"#chatbot [data-testid='bot']\")]" \
-           ".filter(e => e.innerText.includes('tokens/s')).length >= n"
-LAST_BOT = "() => { const b = [...document.querySelectorAll(\"#chatbot [data-testid='bot']\")]; " \
-           "return b.length ? b[b.length - 1].innerText : ''; }"
-WATCH_BOT_TEXT = """() => {
-  window.__seen = [];
-  new MutationObserver(() => {
-    const b = [...document.querySelectorAll('#chatbot [data-testid="bot"]')];
-    if (b.length) window.__seen.push(b[b.length - 1].innerText.length);
-  }).observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true});
-}"""
+
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
 def app(embedded_gguf, app_home):
-    running = start_app("--offline", home=app_home)
-    yield running
-    assert running.stop() == 0
-    assert "Traceback" not in "".join(running.lines)
+    with serving(app_home) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-class Person:
-    """One browser context on the page: its own storage, cookie and Gradio session."""
-
-    def __init__(self, browser, url: str, **context):
-        self.context = browser.new_context(**({"viewport": {"width": 1200, "height": 900}} | context))
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.url = url
-        self.open()
-
-    def open(self) -> None:
-        self.page.goto(self.url)
-        self.page.wait_for_selector("#prompt textarea")
-        self.page.wait_for_function("() => document.querySelector('#send') && !document.querySelector('#send')"
-                                    ".disabled")
-        time.sleep(0.5)  # the load event has restored what this browser kept
-
-    def ask(self, text: str, enter: bool = False) -> None:
-        self.page.fill("#prompt textarea", text)
-        if enter:
-            self.page.press("#prompt textarea", "Enter")
-        else:
-            self.page.click("#send")
-
-    def wait_answers(self, n: int = 1, timeout: float = 120) -> str:
-        self.page.wait_for_function(FINISHED, arg=n, timeout=timeout * 1000)
-        return self.last()
-
-    def wait_words(self, n: int, timeout: float = 60) -> None:
-        self.page.wait_for_function(f"() => ({LAST_BOT})().split(' ').length > {n}", timeout=timeout * 1000)
-
-    def last(self) -> str:
-        return self.page.evaluate(LAST_BOT)
-
-    def users(self) -> list[str]:
-        return self.page.locator(USER).all_inner_texts()
-
-    def bots(self) -> list[str]:
-        return self.page.locator(BOT).all_inner_texts()
-
-    def settings(self, **numbers: float) -> None:
-        """Set sliders and numbers of the Settings accordion by element id (max_tokens=64 -> #max-tokens)."""
-        if not self.page.locator("#system textarea").is_visible():
-            self.page.get_by_text("Settings (this tab)").click()
-        for name, value in numbers.items():
-            box = self.page.locator(f"#{name.replace('_', '-')} input[type=number]")
-            box.fill(str(value))
-            box.press("Enter")
-            box.blur()
-        time.sleep(0.5)
-
-    def close(self) -> None:
-        self.context.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def person(browser, app):
-    made = []
-
-    def open_one(**context) -> Person:
-        made.append(Person(browser, app.url, **context))
-        return made[-1]
-
-    yield open_one
-    for p in made:
-        p.close()
-
-
-def _shot(page, name: str, **kwargs) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), **kwargs)
+    with people(browser, app.url) as open_one:
+        yield open_one
 
 
 # -- one person chatting ---------------------------------------------------------------------------------
@@ -157,7 +68,7 @@ def test_an_answer_grows_across_snapshots_and_its_figures_line_appears(person):
         assert me.page.locator("#chatbot pre code .token").count() >= 1
     me.page.get_by_text("Speed this session").click()
     me.page.wait_for_selector("#speed .sparks[data-answers='2']")
-    _shot(me.page, "chat.png", full_page=True)
+    shot(me.page, "chat.png", full_page=True)
 
 
 def test_stop_halts_growth_and_the_next_question_works(person):
@@ -284,63 +195,6 @@ def test_an_example_prompt_asks_and_settings_reset_to_the_models_defaults(person
         == "512"
 
 
-# -- two people at once ----------------------------------------------------------------------------------
-def test_two_browser_contexts_keep_separate_chats(person):
-    alice, bob = person(), person()
-    alice.ask(FRANCE)
-    alice.wait_answers(1)
-    bob.open()
-    assert bob.users() == []
-    bob.ask(JAPAN)
-    bob.wait_answers(1)
-    alice.page.reload()
-    alice.open()
-    assert alice.users() == [FRANCE] and bob.users() == [JAPAN]
-
-
-def test_two_people_asking_at_the_same_time_get_their_own_correct_answers(person):
-    alice, bob = person(), person()
-    alice.page.fill("#prompt textarea", FRANCE)
-    bob.page.fill("#prompt textarea", JAPAN)
-    alice.page.click("#send")
-    bob.page.click("#send")
-    a, b = alice.wait_answers(1), bob.wait_answers(1)
-    assert "Paris" in a and "Tokyo" not in a and "Japan" not in a
-    assert "Tokyo" in b and "Paris" not in b and "France" not in b
-
-
-def test_stop_in_one_session_leaves_the_other_running_to_completion(person):
-    alice, bob = person(), person()
-    alice.settings(max_tokens=2048)
-    bob.settings(max_tokens=320)
-    bob.ask(LONG)
-    alice.ask(LONG)
-    alice.wait_words(5)
-    alice.page.click("#stop")
-    alice.page.wait_for_function(f"() => ({LAST_BOT})().includes('stopped')", timeout=30_000)
-    finished = bob.wait_answers(1)
-    assert "stopped" not in finished and "ended: " in finished and len(finished.split()) > 100
-
-
-def test_while_the_engine_is_busy_a_second_person_sees_their_place_then_their_answer(browser, embedded_gguf,
-                                                                                     app_home):
-    one = start_app("--offline", "--parallel", "1", home=app_home)
-    try:
-        alice, bob = Person(browser, one.url), Person(browser, one.url)
-        alice.ask(LONG)
-        alice.wait_words(5)
-        bob.ask(FRANCE)
-        bob.page.wait_for_function(f"() => ({LAST_BOT})().includes('Waiting: 1 answer before yours...')",
-                                   timeout=30_000)
-        assert bob.page.locator("#send").is_disabled() and bob.page.locator("#stop").is_enabled()
-        assert "Paris" in bob.wait_answers(1, timeout=180)
-        assert "tokens/s" in alice.wait_answers(1)
-        alice.close()
-        bob.close()
-    finally:
-        assert one.stop() == 0
-
-
 # -- what runs where, and why ----------------------------------------------------------------------------
 def test_the_this_pc_tab_shows_a_card_per_device_with_the_running_one_marked(person):
     me = person()
@@ -353,7 +207,7 @@ def test_the_this_pc_tab_shows_a_card_per_device_with_the_running_one_marked(per
     assert "DirectX 12 needs Windows" in me.page.locator("#devices").inner_text()
     running = me.page.locator("#devices .dev-card.running")
     assert running.count() == 1 and "CPU" in running.inner_text() and "running the model" in running.inner_text()
-    _shot(me.page, "this-pc.png", full_page=True)
+    shot(me.page, "this-pc.png", full_page=True)
 
 
 def test_the_why_this_model_table_lists_the_running_model_first_and_folds_the_rejections(person):
@@ -371,7 +225,7 @@ def test_the_why_this_model_table_lists_the_running_model_first_and_folds_the_re
     folded.first.locator("summary").click()
     assert folded.first.evaluate("d => d.open") and folded.first.locator("li").count() >= 2
     folded.first.locator("summary").click()
-    _shot(me.page, "why-this-model.png", full_page=True)
+    shot(me.page, "why-this-model.png", full_page=True)
 
 
 # -- a phone, and no internet ----------------------------------------------------------------------------
@@ -392,7 +246,7 @@ def test_on_a_phone_the_box_is_on_screen_without_scrolling_and_the_notice_is_one
     assert "Paris" in me.wait_answers(1)
     box = me.page.locator("#prompt textarea").bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 844  # still on screen with an answer above it
-    _shot(me.page, "phone.png")
+    shot(me.page, "phone.png")
 
 
 def test_nothing_is_fetched_from_the_internet(person):

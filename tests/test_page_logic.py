@@ -142,6 +142,9 @@ def test_why_this_model_is_a_table_with_the_running_model_first_and_rejections_f
     body = marked.split("<tbody>")[1]
     assert body.index(third.artifact.id) < body.index("</tr>") and "running now" in body.split("</tr>")[0]
     assert body.count(f"<code>{third.artifact.id}</code>") >= 1
+    elsewhere = rank(MachineProfile.from_json(recorded), load_catalog(), Preference(device="npu"))
+    other = views.explain_markdown(elsewhere, running=third)  # another preference: the running one is not there
+    assert "Running now: <b>" in other and "running now</span>" not in other and "first choice" in other
     # rejections: one folded line per reason, with the count and every rejected build inside
     summaries = [s.split("</summary>")[0] for s in html.split("<summary>")[1:]]
     assert sum(int(s.split("<b>")[1].split("</b>")[0]) for s in summaries) == len(ranking.rejected)

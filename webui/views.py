@@ -96,16 +96,17 @@ def _download(c: Candidate) -> str:
 
 
 def explain_markdown(r: Ranking, limit: int | None = None, running: Candidate | None = None) -> str:
-    """The page's "Why this model": the ranked candidates as a table (the running one first and marked, else
-    the first choice), then what cannot run here, grouped by reason and folded. HTML (Markdown passes it
-    through), every value escaped."""
+    """The page's "Why this model": the ranked candidates as a table (the running one first and marked when it
+    is among them, else the first choice), then what cannot run here, grouped by reason and folded. HTML
+    (Markdown passes it through), every value escaped."""
     ranked = list(r.candidates[:limit] if limit else r.candidates)
-    if running is not None:
-        ranked = [running] + [c for c in ranked if c is not running and c.label != running.label]
+    here = next((c for c in r.candidates if running is not None and c.label == running.label), None)
+    if here is not None:  # the running one may be a later choice (the first failed to load): it leads the table
+        ranked = [here] + [c for c in ranked if c.label != here.label]
     rows = []
     for i, c in enumerate(ranked, 1):
         memory, reasons = _memory(c.reasons)
-        mark = ("running now" if running is not None else "first choice") if i == 1 else ""
+        mark = ("running now" if here is not None else "first choice") if i == 1 else ""
         why = "".join(f"<li>{html.escape(w)}</li>" for w in reasons)
         rows.append(
             f"<tr class='{'first' if i == 1 else ''}'><td>{i}</td><td><b>{html.escape(c.artifact.name)}</b>"
@@ -121,6 +122,9 @@ def explain_markdown(r: Ranking, limit: int | None = None, running: Candidate | 
     table = ("<table class='why-table'><thead><tr><th>#</th><th>model</th><th>engine</th><th>device</th>"
              "<th>download</th><th>memory: needed · available</th><th>why</th></tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table>") if rows else "<p>No model can run with these choices.</p>"
+    if running is not None and here is None:
+        head += (f"<p class='why-running'>Running now: <b>{html.escape(running.artifact.name)}</b> on "
+                 f"{html.escape(running.device_name)}, not among these choices.</p>")
     return f"<div class='why'>{head}{table}{rejected_groups(r)}</div>"
 
 

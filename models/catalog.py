@@ -55,6 +55,9 @@ class Artifact:
     # asked for by id or with `--prefer quality`; on_request_note says so in the rejection.
     on_request: bool = False
     on_request_note: str = ""
+    # The id of a [[draft]] in catalog.toml: a small model with this artifact's tokenizer that speculative decoding
+    # can pair with it on a CPU or GPU (OpenVINO GenAI's draft_model). "" = none.
+    draft: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -111,10 +114,39 @@ def parse(entries: list[dict], families: list[dict] = ()) -> tuple[Artifact, ...
     return tuple(out)
 
 
-def load_catalog(path: Path = CATALOG_FILE) -> tuple[Artifact, ...]:
+def parse_drafts(entries: list[dict], artifacts: tuple[Artifact, ...]) -> tuple[Artifact, ...]:
+    """The [[draft]] tables: draft models for speculative decoding. Not chat models: kept out of the catalog the
+    policy ranks. Each artifact's `draft` must name one; a draft is an OpenVINO IR on the hub."""
+    drafts = parse(entries)
+    ids = {d.id for d in drafts}
+    for d in drafts:
+        if d.engine != "openvino-genai" or d.format != "openvino-ir" or d.draft:
+            raise CatalogError(f"draft {d.id!r}: a draft is an OpenVINO IR for openvino-genai, without a draft itself")
+        if d.id in {a.id for a in artifacts}:
+            raise CatalogError(f"draft {d.id!r}: the id is an artifact's too")
+    for art in artifacts:
+        if art.draft and (art.draft not in ids or art.engine != "openvino-genai"):
+            raise CatalogError(f"artifact {art.id!r}: draft {art.draft!r} is not a [[draft]] in the catalog, or the "
+                               "artifact does not run on OpenVINO GenAI (the engine with speculative decoding here)")
+    return drafts
+
+
+def _read(path: Path) -> dict:
     with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    return parse(data.get("artifact", []), data.get("family", []))
+        return tomllib.load(fh)
+
+
+def load_catalog(path: Path = CATALOG_FILE) -> tuple[Artifact, ...]:
+    data = _read(path)
+    artifacts = parse(data.get("artifact", []), data.get("family", []))
+    parse_drafts(data.get("draft", []), artifacts)  # a draft that does not resolve fails here, not at load time
+    return artifacts
+
+
+def load_drafts(path: Path = CATALOG_FILE) -> tuple[Artifact, ...]:
+    """The draft models ([[draft]]), looked up by an artifact's `draft` id (models.catalog.by_id)."""
+    data = _read(path)
+    return parse_drafts(data.get("draft", []), parse(data.get("artifact", []), data.get("family", [])))
 
 
 def by_id(catalog: tuple[Artifact, ...], artifact_id: str) -> Artifact | None:

@@ -33,13 +33,17 @@ def test_every_client_gets_complete_answers_and_only_a_full_queue_refuses(report
     assert report.wall_s < SECONDS + 30, report.text()  # it stops by itself
 
 
-def test_the_servers_rss_grows_less_than_five_percent_after_warm_up(report):
-    growth = report.rss_growth_pct
-    assert growth is not None, report.text()
-    if growth >= MAX_RSS_GROWTH_PCT:
-        # Known, and not a leak: the batching engine's KV-cache pool (window x slots, 1 GiB here) is reserved at
-        # load and becomes resident as never-used blocks are handed out (prefix caching reuses old ones only
-        # once the fresh ones are gone): about 80,000 tokens, minutes of traffic, more than this short form
-        # lasts. After it the RSS stays flat (tests/soak.py --fill-kv, or a soak of 5 minutes or more).
-        pytest.xfail(f"RSS grew {growth:.1f} % (limit {MAX_RSS_GROWTH_PCT:g} %) while the engine's KV-cache "
-                     "pool is still becoming resident")
+def test_the_servers_rss_grows_by_no_more_than_the_kv_pool_it_reserved(report, embedded_gguf):
+    """Beyond the batching engine's KV-cache pool, RSS stays within 5 % of its figure after warm-up.
+
+    The pool (SchedulerConfig.cache_size: window x slots, whole GB) is reserved at load and becomes resident as
+    never-used blocks are handed out (prefix caching reuses old blocks only once the fresh ones are gone): about
+    80,000 tokens, minutes of traffic, longer than this short form. The full soak shows it levelling off
+    (`tests/soak.py --fill-kv`: +1.7 % over 8 clients x 2 min once the pool is resident)."""
+    from models.engines.openvino_batching import cache_gb, kv_bytes_per_token
+
+    assert report.rss_warm and report.rss_end, report.text()
+    per_token = kv_bytes_per_token(embedded_gguf.parent / "openvino_model.xml", 2)  # the IR the app wrote
+    pool = cache_gb(8192, 4, per_token) * 2**30  # the embedded model's window, the default 4 slots
+    beyond = report.rss_end - report.rss_warm - pool
+    assert beyond < report.rss_warm * MAX_RSS_GROWTH_PCT / 100, report.text()

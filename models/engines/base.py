@@ -140,6 +140,10 @@ class ReplyStats:
     generated_tokens: int
     finish_reason: str  # "stop" | "length" | "cancelled"
     total_s: float
+    # Assisted decoding (speculative, prompt lookup; models/engines/assisted.py): tokens per step of the model, and
+    # the share of the draft's proposed tokens the model accepted, when the engine reports it. None otherwise.
+    tokens_per_step: float | None = None
+    draft_acceptance: float | None = None
 
     def line(self) -> str:
         return (f"{self.device} · {self.model} · first token {self.ttft_s:.2f} s · "
@@ -299,6 +303,7 @@ class Engine(ABC):
     name: str = "engine"
     max_parallel: int = 1  # generations this engine runs at once (set before Engine.__init__ to change it)
     structured_output: bool = False  # can hold an answer to a JSON schema (Sampling.response_format)
+    structured_output_note: str = ""  # why not, when it is this engine's setup rather than the engine kind
 
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -333,9 +338,10 @@ class Engine(ABC):
 
     def _answer(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         if sampling.response_format is not None and not self.structured_output:
-            raise ResponseFormatError(f"{self.name} cannot hold an answer to a JSON schema (response_format); "
-                                      "ask without response_format, or run a model on OpenVINO GenAI or "
-                                      "ONNX Runtime GenAI")
+            raise ResponseFormatError(
+                f"{self.name} cannot hold an answer to a JSON schema (response_format)"
+                + (f" {self.structured_output_note}" if self.structured_output_note else "; ask without "
+                   "response_format, or run a model on OpenVINO GenAI or ONNX Runtime GenAI"))
         budget = self.budget
         messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
                                                        sampling.max_new_tokens)

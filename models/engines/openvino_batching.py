@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineLoadError
+from .assisted import assistance, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
 from .openvino_genai import (
     PROBE,
@@ -107,6 +108,10 @@ class BatchingOpenVinoEngine(Engine):
 
         self._ov = ov_genai
         self._config = pipeline_config(spec.device, spec.context_length, spec.cache_dir)
+        self.assist, note = assistance(spec)
+        if note:
+            self.notices.append(note)
+        self.structured_output, self.structured_output_note = structured_output_with(self.assist)
         self._cond = threading.Condition()
         self._inbox: list[_Request] = []
         self._closing = False
@@ -115,13 +120,17 @@ class BatchingOpenVinoEngine(Engine):
         self._pipe = None
         try:
             folder = self._ir_folder(Path(spec.path))
-            kv = kv_bytes_per_token(folder / "openvino_model.xml", _kv_value_bytes(spec.device, self._config))
-            self.cache_gb = cache_gb(spec.context_length, self.max_parallel, kv)
-            self._pipe = self._open(folder)
-            self._tokenizer = self._pipe.get_tokenizer()
-            self._scheduler = threading.Thread(target=self._loop, name="openvino-batching", daemon=True)
-            self._scheduler.start()
-            self._warm_up()  # a device that compiles but fails its first inference fails here, at load
+            try:
+                self._start(folder)
+            except Exception as err:  # noqa: BLE001 - a draft (or prompt lookup) that fails costs only itself
+                if self.assist is None:
+                    raise
+                self.notices.append(f"{self.assist.what} could not be used ({engine_words(err, 200)}): the model "
+                                    "answers without it.")
+                self._stop_scheduler()
+                self.assist = None
+                self.structured_output, self.structured_output_note = structured_output_with(self.assist)
+                self._start(folder)
         except Exception as err:  # noqa: BLE001 - compile, driver and file errors all arrive as RuntimeError
             self.close()
             missing = spec.device.upper() != "CPU" and device_missing(spec.device, _available_devices())
@@ -130,6 +139,32 @@ class BatchingOpenVinoEngine(Engine):
                 f"requests at once: {engine_words(err)}"
                 + (f" ({spec.device} is not among OpenVINO's devices here: its driver is missing)" if missing else ""),
                 scope="device" if missing else "artifact") from err
+
+    def _start(self, folder: Path) -> None:
+        """Size the KV-cache pool (the draft's share too: the pipeline splits the pool between the two models),
+        open the pipeline, start the scheduler and warm up."""
+        value_bytes = _kv_value_bytes(self.spec.device, self._config)
+        kv = kv_bytes_per_token(folder / "openvino_model.xml", value_bytes)
+        if self.assist is not None and self.assist.kind == "draft":
+            kv += kv_bytes_per_token(Path(self.assist.draft_path) / "openvino_model.xml", value_bytes)
+        self.cache_gb = cache_gb(self.spec.context_length, self.max_parallel, kv)
+        self._pipe = self._open(folder)
+        self._tokenizer = self._pipe.get_tokenizer()
+        with self._cond:
+            self._closing = False
+        self._scheduler = threading.Thread(target=self._loop, name="openvino-batching", daemon=True)
+        self._scheduler.start()
+        self._warm_up()  # a device that compiles but fails its first inference fails here, at load
+
+    def _stop_scheduler(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None and scheduler is not threading.current_thread():
+            scheduler.join(CANCEL_WAIT_S)
+        self._scheduler = None
+        self._pipe = None
 
     # -- loading ----------------------------------------------------------------------------
     def _ir_folder(self, path: Path) -> Path:
@@ -151,13 +186,16 @@ class BatchingOpenVinoEngine(Engine):
 
     def _open(self, folder: Path):
         make = self._ov.ContinuousBatchingPipeline
+        extra = self.assist.properties(self._ov, self.spec.device, self._config) if self.assist else {}
         try:
-            return make(str(folder), self._scheduler_config(), self.spec.device, self._config)
+            return make(str(folder), self._scheduler_config(), self.spec.device, {**self._config, **extra})
         except Exception as err:  # noqa: BLE001 - retried once without the compiled-model cache
             if "CACHE_DIR" not in self._config:
                 raise
             plain = {k: v for k, v in self._config.items() if k != "CACHE_DIR"}
-            pipe = make(str(folder), self._scheduler_config(), self.spec.device, plain)
+            if extra:
+                extra = self.assist.properties(self._ov, self.spec.device, plain)
+            pipe = make(str(folder), self._scheduler_config(), self.spec.device, {**plain, **extra})
             self.notices.append(f"OpenVINO could not write its compiled-model cache ({engine_words(err, 160)}): "
                                 "the model runs without it and loads more slowly.")
             return pipe
@@ -264,7 +302,7 @@ class BatchingOpenVinoEngine(Engine):
         return int(self._prompt_ids(messages).shape[1])
 
     def _generation_config(self, sampling: Sampling):
-        return generation_config(self._pipe.get_config(), sampling)
+        return generation_config(self._pipe.get_config(), sampling, self.assist)
 
     def _submit(self, req: _Request) -> None:
         with self._cond:
@@ -278,6 +316,7 @@ class BatchingOpenVinoEngine(Engine):
         req = _Request(ids, self._generation_config(sampling), reply._cancel, sampling)
         stops = StopFilter(sampling.stop)  # the engine stops at them; this keeps any part of one from showing
         tokens: list[int] = []
+        steps = 0  # reads with tokens: one per step of the model that produced some for this request
         shown = ""
         started = time.perf_counter()
         first = last = None
@@ -290,6 +329,7 @@ class BatchingOpenVinoEngine(Engine):
                 first = first or now
                 last = now
                 tokens += item
+                steps += 1
                 text = self._tokenizer.decode(tokens, skip_special_tokens=True)
                 if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the rest of it
                     continue
@@ -318,13 +358,12 @@ class BatchingOpenVinoEngine(Engine):
             tokens_per_s=(n - 1) / (last - first) if n > 1 and last > first else 0.0,
             prompt_tokens=int(ids.shape[1]), generated_tokens=n,
             finish_reason=finish_reason(cancelled, n, sampling), total_s=total,
+            # the step API's handles report plain PerfMetrics: no acceptance rate for the draft per answer
+            tokens_per_step=n / steps if self.assist is not None and steps else None,
         )
+        note = self.assist.notice(reply.stats) if self.assist else None
+        if note:
+            reply.notices.append(note)
 
     def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        scheduler = getattr(self, "_scheduler", None)
-        if scheduler is not None and scheduler is not threading.current_thread():
-            scheduler.join(CANCEL_WAIT_S)
-        self._pipe = None
+        self._stop_scheduler()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
+from .assisted import Assistance, assistance, structured_output_with
 from .base import (
     Engine,
     EngineSpec,
@@ -53,10 +54,10 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
     return config
 
 
-def generation_config(config, sampling: Sampling):
-    """The model's own generation config (its eos / stop ids) with this request's sampling, for both
-    OpenVINO GenAI adapters. The seam gives every sampled request a seed: rng_seed defaults to 0 and would
-    repeat the same answer."""
+def generation_config(config, sampling: Sampling, assist: Assistance | None = None):
+    """The model's own generation config (its eos / stop ids) with this request's sampling (and the engine's
+    assisted decoding), for both OpenVINO GenAI adapters. The seam gives every sampled request a seed: rng_seed
+    defaults to 0 and would repeat the same answer."""
     config.max_new_tokens = sampling.max_new_tokens
     config.do_sample = not sampling.greedy
     if not sampling.greedy:
@@ -73,7 +74,7 @@ def generation_config(config, sampling: Sampling):
 
         config.structured_output_config = openvino_genai.StructuredOutputConfig(
             json_schema=sampling.response_format.schema)
-    return config
+    return assist.apply(config) if assist is not None else config
 
 
 PROBE = [{"role": "user", "content": "Hi"}]
@@ -116,10 +117,13 @@ class OpenVinoGenAIEngine(Engine):
         self._ov = ov_genai
         self._config = pipeline_config(spec.device, spec.context_length, spec.cache_dir,
                                        spec.options.get("min_response_len", DEFAULT_MIN_RESPONSE))
+        self.assist, note = assistance(spec)
+        if note:
+            self.notices.append(note)
+        self.structured_output, self.structured_output_note = structured_output_with(self.assist)
         try:
-            self._pipe = self._open_or_without_cache(Path(spec.path))
+            self._pipe = self._open_assisted(Path(spec.path))
             self._tokenizer = self._pipe.get_tokenizer()
-            self._warm_up()  # a device that compiles but fails its first inference fails here, at load
         except Exception as err:  # noqa: BLE001 - compile, driver and file errors all arrive as RuntimeError
             self._pipe = None
             missing = spec.device.upper() != "CPU" and device_missing(spec.device, _available_devices())
@@ -135,6 +139,26 @@ class OpenVinoGenAIEngine(Engine):
             return Budget(prompt + self._config["MIN_RESPONSE_LEN"], prompt_limit=prompt)
         return Budget(self.spec.context_length)
 
+    def _open_assisted(self, path: Path):
+        """Open and warm up; a draft (or prompt lookup) that fails costs only itself: the model loads without it."""
+        try:
+            pipe = self._pipe = self._open_or_without_cache(path)
+            self._warm_up()  # a device that compiles but fails its first inference fails here, at load
+            return pipe
+        except Exception as err:  # noqa: BLE001 - retried once without the assistance, else raised as the load error
+            if self.assist is None:
+                raise
+            self.notices.append(f"{self.assist.what} could not be used ({engine_words(err, 200)}): the model "
+                                "answers without it.")
+            self.assist, self._pipe = None, None
+            self.structured_output, self.structured_output_note = structured_output_with(self.assist)
+        pipe = self._pipe = self._open_or_without_cache(path)
+        self._warm_up()
+        return pipe
+
+    def _extra(self) -> dict:
+        return self.assist.properties(self._ov, self.spec.device, self._config) if self.assist else {}
+
     def _open_or_without_cache(self, path: Path):
         """The compiled-model cache and the GGUF's IR copy only save time: when writing them fails (a full
         disk, a read-only folder), load without them and say so."""
@@ -145,11 +169,11 @@ class OpenVinoGenAIEngine(Engine):
                                                       and self.spec.options.get("gguf_keep_ir"))
             if not caching:
                 raise
-            if path.suffix.lower() == ".gguf":
+            if path.suffix.lower() == ".gguf" and self.assist is None:  # else the draft may be the cause: keep it
                 for partial in path.parent.glob("openvino_*"):
                     partial.unlink(missing_ok=True)
             plain = {k: v for k, v in self._config.items() if k != "CACHE_DIR"}
-            pipe = self._ov.LLMPipeline(str(path), self.spec.device, **plain)  # raises if the model itself is bad
+            pipe = self._ov.LLMPipeline(str(path), self.spec.device, **plain, **self._extra())  # a bad model raises
             self.notices.append(f"OpenVINO could not write its compiled-model cache ({engine_words(err, 160)}): "
                                 "the model runs without it and loads more slowly. Free some disk space in "
                                 f"{self.spec.cache_dir or path.parent} to keep it next time.")
@@ -159,12 +183,15 @@ class OpenVinoGenAIEngine(Engine):
         """LLMPipeline reads IR folders and GGUF files. With `gguf_keep_ir`, the first load of a GGUF
         also writes OpenVINO's IR of it beside the file, and later loads read that IR instead."""
         make = self._ov.LLMPipeline
+        config = {**config, **self._extra()}
         if path.suffix.lower() != ".gguf" or not self.spec.options.get("gguf_keep_ir"):
             return make(str(path), self.spec.device, **config)
         if (path.parent / "openvino_model.xml").is_file():
             try:
                 return make(str(path.parent), self.spec.device, **config)
             except Exception:  # noqa: BLE001 - a damaged IR copy: rebuild it from the GGUF below
+                if self.assist is not None:
+                    raise  # the draft may be what failed: keep the IR, retry without the draft first
                 for stale in path.parent.glob("openvino_*"):
                     stale.unlink()
         return make(str(path), self.spec.device, enable_save_ov_model=True, **config)
@@ -181,7 +208,7 @@ class OpenVinoGenAIEngine(Engine):
         return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
 
     def _generation_config(self, sampling: Sampling):
-        return generation_config(self._pipe.get_generation_config(), sampling)
+        return generation_config(self._pipe.get_generation_config(), sampling, self.assist)
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         started = time.perf_counter()
@@ -208,12 +235,23 @@ class OpenVinoGenAIEngine(Engine):
                     raise rejected from None
             raise
         reply.stats = self._stats(result, sampling, reply._cancel.is_set(), time.perf_counter() - started)
+        note = self.assist.notice(reply.stats) if self.assist else None
+        if note:
+            reply.notices.append(note)
 
     def _stats(self, result, sampling: Sampling, cancelled: bool, total: float) -> ReplyStats:
         metrics = result.perf_metrics
         generated = int(metrics.get_num_generated_tokens())
         ttft = metrics.get_ttft().mean / 1000.0
         tpot = metrics.get_tpot().mean / 1000.0
+        per_step = acceptance = None
+        if self.assist is not None:
+            steps = len(metrics.raw_metrics.m_batch_sizes)  # one entry per step that produced tokens
+            per_step = generated / steps if steps else None
+            extended = result.extended_perf_metrics  # SDPerModelsPerfMetrics with a draft; None for prompt lookup
+            if extended is not None and hasattr(extended, "get_draft_acceptance_rate") \
+                    and extended.get_num_draft_tokens():
+                acceptance = float(extended.get_draft_acceptance_rate())
         return ReplyStats(
             device=self.spec.device,
             model=self.spec.label,
@@ -223,6 +261,8 @@ class OpenVinoGenAIEngine(Engine):
             generated_tokens=generated,
             finish_reason=finish_reason(cancelled, generated, sampling),
             total_s=total,
+            tokens_per_step=per_step,
+            draft_acceptance=acceptance,
         )
 
     def close(self) -> None:

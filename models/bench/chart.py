@@ -49,7 +49,8 @@ def draw(report: dict, path: Path) -> Path:
     speeds = [e["decode_tokens_per_s"] for e in bars]
     colors = ["#4c72b0" if e in ok else "#dd8452" for e in bars]
     ys = range(len(bars))
-    tps.barh(list(ys), speeds, color=colors)
+    tps.barh(list(ys), speeds, color=colors, height=0.6)
+    tps.set_ylim(len(bars) - 0.4, -0.6)
     for y, e in zip(ys, bars, strict=True):
         label = f"{e['decode_tokens_per_s']:.0f}"
         ceiling = (e.get("roofline") or {}).get("ceiling_tokens_per_s")
@@ -59,7 +60,6 @@ def draw(report: dict, path: Path) -> Path:
         tps.text(e["decode_tokens_per_s"], y, " " + label, va="center", fontsize=8)
     tps.set_yticks(list(ys))
     tps.set_yticklabels(names, fontsize=8)
-    tps.invert_yaxis()
     tps.set_xlabel("decode tokens/s (median)   | = bandwidth ÷ bytes read per token")
     tps.set_title("Decode speed (blue: the app's engines, orange: llama.cpp)")
     tps.grid(axis="x", alpha=0.3)

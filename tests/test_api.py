@@ -236,7 +236,8 @@ def test_open_webui_lists_models_streams_a_chat_with_tools_and_runs_its_title_ta
     tools = [{"type": "function", "function": {"name": "get_current_timestamp",
                                                "description": "Get the current Unix timestamp in seconds.",
                                                "parameters": {"type": "object", "properties": {}}}}]
-    chat = {"stream": True, "model": "smollm2-135m-embedded",
+    # temperature 0: a model parameter set in Open WebUI (it sends the ones set, nothing else; OpenAI's default is 1)
+    chat = {"stream": True, "model": "smollm2-135m-embedded", "temperature": 0,
             "messages": [{"role": "user", "content": "What is the capital of France?"}], "tools": tools}
     answer = httpx.post(f"{live.url}/v1/chat/completions", headers=OPEN_WEBUI_HEADERS, json=chat, timeout=120)
     assert answer.status_code == 200 and "text/event-stream" in answer.headers["content-type"]  # its stream test

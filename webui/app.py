@@ -135,8 +135,9 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
         with gr.Tab("Why this model", visible=not guarded) as why_tab:
             if chooser is not None:
                 with gr.Row(visible=not guarded) as switch_row:
-                    mode = gr.Radio(["auto", "fastest", "efficient"], value="auto", label="Prefer",
-                                    info="auto: efficient on battery, fastest on AC power", elem_id="prefer")
+                    mode = gr.Radio(["auto", "fastest", "efficient", "quality"], value="auto", label="Prefer",
+                                    info="auto: efficient on battery, fastest on AC power; quality: the best "
+                                         "model that fits", elem_id="prefer")
                     device = gr.Dropdown(["auto", "cpu", "gpu", "npu", "dml"], value="auto", label="Device",
                                          elem_id="device")
                     model = gr.Dropdown(list(chooser.models), value="auto", label="Model", elem_id="model",

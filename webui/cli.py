@@ -245,7 +245,8 @@ def page_info(profile: MachineProfile, loaded: Loaded):
         notices=tuple(loaded.notices),
         machine_rows=views.machine_rows(profile),
         device_rows=views.device_rows(profile),
-        explanation=views.explain_markdown(loaded.ranking),
+        explanation=views.explain_markdown(loaded.ranking, running=loaded.candidate),
+        running_device=loaded.candidate.device_id,
     )
 
 
@@ -278,7 +279,7 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
 
     def explain(mode: str, device: str, model: str) -> str:
         ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings, reach))
-        return views.explain_markdown(ranking)
+        return views.explain_markdown(ranking, running=running["loaded"].candidate)
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
         old: Loaded = running["loaded"]

@@ -252,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--prefer", choices=["auto", "fastest", "efficient", "quality"], default="auto",
                         help="auto (efficient on battery, fastest on AC), fastest, efficient (NPU first), or "
                              "quality (the best model that fits, Phi-4-mini included)")
+    choose.add_argument("--draft", metavar="auto|PATH", default="",
+                        help="speculative decoding on a CPU or GPU with OpenVINO GenAI: auto = the catalog's paired "
+                             "draft model (FastDraft), or a draft model folder with the same tokenizer (no JSON "
+                             "answers while it runs)")
+    choose.add_argument("--prompt-lookup", action="store_true",
+                        help="prompt-lookup decoding on a CPU or GPU with OpenVINO GenAI: faster rewrites, summaries "
+                             "and code edits (answers are the same)")
     choose.add_argument("--offline", action="store_true",
                         help="never touch the network: cached artifacts or the embedded model only")
     choose.add_argument("--probe-file", metavar="FILE",

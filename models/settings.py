@@ -21,6 +21,8 @@ class Settings:
     hf_cache: Path = Path(hf_constants.HF_HUB_CACHE)  # the standard cache: HF_HOME / HF_HUB_CACHE
     hub_timeout_s: float = 3.0
     parallel: int | None = None  # --parallel: answers at once on a batching engine (None: from the device)
+    draft: str = ""  # --draft: "" off, "auto" the catalog's paired draft model, or a draft model folder
+    prompt_lookup: bool = False  # --prompt-lookup: prompt-lookup decoding (ignored when a draft runs)
 
     @property
     def embedded_dir(self) -> Path:
@@ -33,7 +35,7 @@ class Settings:
 
 def load_settings(offline: bool = False, home: str | os.PathLike | None = None,
                   hf_cache: str | os.PathLike | None = None, hf_endpoint: str | None = None,
-                  parallel: int | None = None) -> Settings:
+                  parallel: int | None = None, draft: str = "", prompt_lookup: bool = False) -> Settings:
     default_home = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
     return Settings(
         home=Path(home) if home else default_home,
@@ -41,4 +43,6 @@ def load_settings(offline: bool = False, home: str | os.PathLike | None = None,
         hf_endpoint=hf_endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT,
         hf_cache=Path(hf_cache) if hf_cache else Path(hf_constants.HF_HUB_CACHE),
         parallel=parallel,
+        draft=draft,
+        prompt_lookup=prompt_lookup,
     )

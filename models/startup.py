@@ -84,13 +84,40 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list
     parallel, why = slots_that_fit(candidate, wanted)  # every slot keeps a whole window of KV cache
     if why and notices is not None:
         notices.append(f"{art.name}: {why}.")
+    options = {"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel}
+    options.update(assisted_options(candidate, settings, notices))
     return EngineSpec(
         path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
         precision=art.precision, context_length=candidate.context_length,
         cache_dir=str(cache) if cache else None,
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
-        options={"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel},
+        options=options,
     )
+
+
+def assisted_options(candidate: Candidate, settings: Settings, notices: list[str] | None = None) -> dict:
+    """--draft and --prompt-lookup, for OpenVINO GenAI on a CPU or GPU (the engine's own limits, see
+    models/engines/assisted.py). A draft that cannot be had is said and left out: the model runs without it."""
+    art = candidate.artifact
+    if art.engine != "openvino-genai" or candidate.device_kind not in ("cpu", "gpu"):
+        return {}
+    if settings.draft == "auto":
+        from .catalog import by_id, load_drafts
+
+        draft = by_id(load_drafts(), art.draft) if art.draft else None
+        if draft is None:
+            if notices is not None:
+                notices.append(f"--draft auto: no draft model is paired with {art.name} in the catalog.")
+        else:
+            try:
+                return {"draft_path": str(store.fetch(draft, settings)), "draft_label": draft.name}
+            except AppError as err:
+                if notices is not None:
+                    notices.append(f"The draft model {draft.name} could not be fetched ({err}): speculative "
+                                   "decoding is off.")
+    elif settings.draft:
+        return {"draft_path": settings.draft, "draft_label": Path(settings.draft).name}
+    return {"prompt_lookup": True} if settings.prompt_lookup else {}
 
 
 DEFAULT_PARALLEL = 4  # answers at once on the CPU or a GPU (continuous batching); the NPU runs one

@@ -149,7 +149,8 @@ def _run(args: Namespace) -> int:
             return 2
     profile = _profile(args)
     parallel = args.parallel if args.parallel is not None else (1 if args.ask is not None else None)
-    settings = load_settings(offline=args.offline, parallel=parallel)
+    settings = load_settings(offline=args.offline, parallel=parallel, draft=getattr(args, "draft", ""),
+                             prompt_lookup=getattr(args, "prompt_lookup", False))
     problems: list[str] = []
     catalog, pref = _catalog_and_pref(args, settings, problems)
     for problem in problems:

@@ -43,6 +43,7 @@ from .openvino_genai import (
     _available_devices,
     device_missing,
     generation_config,
+    model_defaults,
     pipeline_config,
     schema_rejected,
 )
@@ -303,6 +304,10 @@ class BatchingOpenVinoEngine(Engine):
 
     def _generation_config(self, sampling: Sampling):
         return generation_config(self._pipe.get_config(), sampling, self.assist)
+
+    @property
+    def defaults(self) -> Sampling:
+        return model_defaults(self._pipe.get_config())
 
     def _submit(self, req: _Request) -> None:
         with self._cond:

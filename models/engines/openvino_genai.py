@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import EngineLoadError
+from ..errors import AppError, EngineLoadError
 from .assisted import Assistance, assistance, structured_output_with
 from .base import (
     Engine,
@@ -75,6 +75,21 @@ def generation_config(config, sampling: Sampling, assist: Assistance | None = No
         config.structured_output_config = openvino_genai.StructuredOutputConfig(
             json_schema=sampling.response_format.schema)
     return assist.apply(config) if assist is not None else config
+
+
+def model_defaults(config) -> Sampling:
+    """The sampling the model ships with (its generation_config.json, as OpenVINO GenAI read it): sampled with
+    its temperature and top-p when it asks for sampling, else greedy. The answer length stays the app's: a
+    model's max_new_tokens is usually unset (a huge number) or its whole window."""
+    base = Sampling()
+    if not getattr(config, "do_sample", False):
+        return base
+    try:
+        return Sampling(temperature=min(2.0, float(config.temperature)), top_p=float(config.top_p) or 1.0,
+                        top_k=max(0, int(config.top_k)) if int(config.top_k) < 1_000_000 else 0,
+                        max_new_tokens=base.max_new_tokens)
+    except (AppError, TypeError, ValueError, OverflowError):
+        return base  # a generation config out of the app's bounds: the app's own
 
 
 PROBE = [{"role": "user", "content": "Hi"}]
@@ -209,6 +224,10 @@ class OpenVinoGenAIEngine(Engine):
 
     def _generation_config(self, sampling: Sampling):
         return generation_config(self._pipe.get_generation_config(), sampling, self.assist)
+
+    @property
+    def defaults(self) -> Sampling:
+        return model_defaults(self._pipe.get_generation_config())
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         started = time.perf_counter()

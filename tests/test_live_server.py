@@ -87,3 +87,20 @@ def test_the_same_page_chats_through_onnx_runtime_genai(phi3_models, app_home):
         assert "Paris" in answer and "tokens/s" in answer and "cpu" in answer
     finally:
         assert app.stop(sig=signal.SIGTERM) == 0  # `kill` ends the app as cleanly as Ctrl-C
+
+
+def test_a_json_answer_from_the_page_always_parses_against_its_schema(live):
+    import json
+
+    client = Client(live.url, verbose=False)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+              "required": ["city", "country"]}
+    out = client.predict("What is the capital of France? Answer with the city and the country.", 96, 0.0,
+                         "You are a helpful assistant.", 1.0, -1, True, json.dumps(schema), api_name="/chat")
+    content = out[0][-1]["content"]
+    text = content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+    value = json.loads(text.split("\n\n<sub>")[0])  # the answer as the model wrote it, its figures after it
+    assert set(value) >= {"city", "country"} and all(isinstance(value[k], str) for k in ("city", "country"))
+    free = client.predict("What is the capital of France?", 64, 0.0, "You are a helpful assistant.", 1.0, -1,
+                          False, "", api_name="/chat")
+    assert "Paris" in _last_answer(free[0])  # off again: free text

@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from models.engines import Sampling
-from models.engines.base import MAX_SEED
+from models.engines.base import MAX_SEED, JsonSchema
 from models.errors import AppError
 
 from . import render
@@ -73,9 +73,13 @@ def _seed(sampling: Sampling) -> int:
     return -1 if sampling.seed is None else sampling.seed
 
 
-def _sampling(limit, temp, top_p, seed) -> Sampling:
+def _sampling(limit, temp, top_p, seed, json_on=False, schema="") -> Sampling:
     seed = None if seed is None or seed == "" or int(seed) < 0 else int(seed)
-    return Sampling(max_new_tokens=int(limit), temperature=float(temp), top_p=float(top_p), seed=seed)
+    shape = None
+    if json_on:  # held by the engine's structured output: the answer always parses
+        shape = JsonSchema(schema.strip(), "page") if (schema or "").strip() else JsonSchema.any_object()
+    return Sampling(max_new_tokens=int(limit), temperature=float(temp), top_p=float(top_p), seed=seed,
+                    response_format=shape)
 
 
 def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None,
@@ -115,6 +119,11 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                                       label="Top-p (with temperature > 0)", elem_id="top-p")
                     seed = gr.Number(value=_seed(defaults), label="Seed (-1: a new one for every answer)",
                                      precision=0, minimum=-1, maximum=MAX_SEED, elem_id="seed")
+                with gr.Row():
+                    json_on = gr.Checkbox(False, label="JSON answer (always parses)", elem_id="json-on",
+                                          info="the engine holds the answer to JSON while it is written")
+                    schema = gr.Code("", language="json", label="JSON schema (empty: any JSON object)",
+                                     elem_id="json-schema", lines=3)
                 reset = gr.Button("Reset to the model's defaults", size="sm", elem_id="reset")
             with gr.Accordion("Past chats", open=False, elem_id="past-chats"):
                 past = gr.Radio([], label="Open a past chat (kept in this browser)", elem_id="past")
@@ -167,7 +176,7 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                 yield view(t, box_value=message if from_box else gr.skip(), store=False)
                 return
             try:
-                sampling = _sampling(*settings[:2], settings[3], settings[4])
+                sampling = _sampling(*settings[:2], *settings[3:7])
             except (AppError, TypeError, ValueError, OverflowError) as err:
                 gr.Warning(f"Settings: {err}")
                 yield view(t, store=False)
@@ -208,38 +217,43 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                 saved_at = now if store else saved_at
                 yield view(t, box_value=cleared, busy=True, store=store)
 
-        settings_inputs = [max_tokens, temperature, system, top_p, seed]
+        settings_inputs = [max_tokens, temperature, system, top_p, seed, json_on, schema]
         limit = service.max_queue + max(8, service.slots + 1)
         answers = {"concurrency_id": "answers", "concurrency_limit": limit, "show_progress": "minimal"}
 
         def respond(message: str, limit_: float, temp: float, system_prompt: str, top_p_: float = 1.0,
-                    seed_: float = -1, t: TabState | None = None):
+                    seed_: float = -1, json_on_: bool = False, schema_: str = "", t: TabState | None = None):
             if t is None:
                 t = TabState()
-            yield from answer(t, t.conversation, message, (limit_, temp, system_prompt, top_p_, seed_), True)
+            yield from answer(t, t.conversation, message,
+                              (limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_), True)
 
         # Enter and Send are one event: while its answer runs, a second Enter is not sent (trigger_mode "once").
-        gr.on([box.submit, send.click], respond, [box, *settings_inputs[:3], top_p, seed, tab], outputs,
+        gr.on([box.submit, send.click], respond, [box, *settings_inputs, tab], outputs,
               api_name="chat", trigger_mode="once", **answers)
 
-        def regenerate(t: TabState, limit_, temp, system_prompt, top_p_, seed_, retry: gr.RetryData):
+        def regenerate(t: TabState, limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_,
+                       retry: gr.RetryData):
             before, message = cut_at_user(t.conversation, event_index(retry.index))
             if not message:
                 yield view(t, store=False)
                 return
-            yield from answer(t, before, message, (limit_, temp, system_prompt, top_p_, seed_), False)
+            yield from answer(t, before, message, (limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_),
+                              False)
 
-        def edited(t: TabState, limit_, temp, system_prompt, top_p_, seed_, edit: gr.EditData):
+        def edited(t: TabState, limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_, edit: gr.EditData):
             before, _old = cut_at_user(t.conversation, event_index(edit.index))
             text = edit.value if isinstance(edit.value, str) else str(edit.value or "")
-            yield from answer(t, before, text, (limit_, temp, system_prompt, top_p_, seed_), False)
+            yield from answer(t, before, text, (limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_), False)
 
-        def example(t: TabState, limit_, temp, system_prompt, top_p_, seed_, chosen_: gr.SelectData):
+        def example(t: TabState, limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_,
+                    chosen_: gr.SelectData):
             value = chosen_.value if isinstance(chosen_.value, dict) else {}
             text = str(value.get("text", ""))
-            yield from answer(t, t.conversation, text, (limit_, temp, system_prompt, top_p_, seed_), False)
+            yield from answer(t, t.conversation, text,
+                              (limit_, temp, system_prompt, top_p_, seed_, json_on_, schema_), False)
 
-        chat_inputs = [tab, *settings_inputs[:3], top_p, seed]
+        chat_inputs = [tab, *settings_inputs]
         chatbot.retry(regenerate, chat_inputs, outputs, api_name=False, **answers)
         chatbot.edit(edited, chat_inputs, outputs, api_name=False, **answers)
         chatbot.example_select(example, chat_inputs, outputs, api_name=False, **answers)

@@ -106,3 +106,43 @@ def read_bandwidth(size_bytes: int = 1 << 30, threads: int | None = None, repeat
     del data, parts
     return {"bytes_per_s": best, "array_bytes": count * 8, "threads": threads, "repeats": repeats,
             "method": "numpy float64 sum, one slice per thread, best of the repeats"}
+
+
+def model_peak(spec, new_tokens: int, timeout_s: float = 600) -> dict:
+    """Peak memory of one model alone: a child process loads it (as the app does, warm-up included) and
+    generates once; what it held at its peak minus what it held before loading. A child of its own, because
+    memory freed inside a process that loaded other models first does not go back to the OS and would hide
+    what this one needs."""
+    import dataclasses
+    import json
+    import subprocess
+
+    child = subprocess.run([sys.executable, "-m", "models.bench.memory", json.dumps(dataclasses.asdict(spec)),
+                            str(new_tokens)], capture_output=True, text=True, timeout=timeout_s,
+                           cwd=Path(__file__).resolve().parents[2])
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        err = (child.stderr.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
+        raise RuntimeError(f"the memory probe failed: {err[:200]}")
+    return json.loads(lines[-1])
+
+
+def _probe_child(spec_json: str, new_tokens: int) -> None:
+    import json
+
+    from models.engines import EngineSpec, Sampling, load
+
+    spec = EngineSpec(**json.loads(spec_json))
+    before = rss_bytes()
+    with PeakRss() as meter:
+        engine = load(spec)
+        engine.stream([{"role": "user", "content": "Write a long story about a dragon and a knight."}],
+                      Sampling(max_new_tokens=new_tokens)).text()
+        held = rss_bytes()
+    print(json.dumps({"peak_bytes": max(0, meter.peak - before), "resident_bytes": max(0, held - before),
+                      "method": meter.method}), flush=True)
+    engine.close()
+
+
+if __name__ == "__main__":
+    _probe_child(sys.argv[1], int(sys.argv[2]))

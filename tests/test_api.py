@@ -268,8 +268,8 @@ def test_continue_lists_models_and_streams_a_chat_with_its_system_message_and_40
     chat = {"messages": [{"role": "system", "content": system},
                          {"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "},
                          {"role": "user", "content": "What is the capital of France? Answer in one sentence."}],
-            "model": "smollm2-135m-embedded", "max_tokens": 4096, "stream": True,
-            "stream_options": {"include_usage": True}}
+            "model": "smollm2-135m-embedded", "max_tokens": 4096, "stream": True, "temperature": 0,
+            "stream_options": {"include_usage": True}}  # temperature: set in its completionOptions (else unsent)
     answer = httpx.post(f"{host}/v1/chat/completions", headers=CONTINUE_HEADERS, json=chat, timeout=300)
     assert answer.status_code == 200, answer.text
     chunks, done = _sse(answer)

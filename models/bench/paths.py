@@ -1,9 +1,8 @@
 """The same greedy generation by four ways in, each timed by its caller the same way (`stats.Sample`):
 
-- `raw`: the engine's own API and nothing of the app: OpenVINO GenAI's `LLMPipeline.generate` with a text
-  streamer on the adapter's own pipeline, or a `ContinuousBatchingPipeline` of the same folder, scheduler
-  settings and properties driven by `add_request`/`step`; ONNX Runtime GenAI's `Generator` loop on the
-  adapter's own model. The adapters' objects are only read here, never changed.
+- `raw`: the engine's own API and nothing of the app, on the adapter's own objects: OpenVINO GenAI's
+  `LLMPipeline.generate` with a text streamer, or its `ContinuousBatchingPipeline` driven by
+  `add_request`/`step` in the caller's thread; ONNX Runtime GenAI's `Generator` loop on its model.
 - `seam`: `engine.stream()` -> `Reply` (models/engines/base.py): what every caller of the app goes through.
 - `page`: `ChatService.respond` (webui/chat.py), the generator the page's Gradio handler iterates: the queue,
   the conversation snapshots, the figures line. Gradio's own transport to the browser is not included.
@@ -69,17 +68,15 @@ def _raw_llm_pipeline(engine):
 
 
 def _raw_continuous_batching(engine):
-    from pathlib import Path
-
+    """The adapter's own ContinuousBatchingPipeline, driven here while its scheduler thread is idle: the
+    benchmark asks nothing else meanwhile, and the scheduler touches the pipeline only for requests handed to
+    it. (A second pipeline of the same folder would not do: in one process the second compiled model's steps
+    run ~1.5x slower than the first's here.)"""
     from ..engines.openvino_genai import generation_config
 
-    ov = engine._ov  # noqa: SLF001 - read only: the adapter's own settings, for a pipeline of our own
-    folder = Path(engine.spec.path)
-    folder = folder.parent if folder.suffix.lower() == ".gguf" else folder
-    pipe = ov.ContinuousBatchingPipeline(str(folder), engine._scheduler_config(), engine.spec.device,  # noqa: SLF001
-                                         dict(engine._config))  # noqa: SLF001
+    ov, pipe = engine._ov, engine._pipe  # noqa: SLF001
     tokenizer = pipe.get_tokenizer()
-    ids = iter(range(1, 1 << 30))
+    ids = iter(range(1 << 40, 1 << 41))  # apart from the adapter's own request ids
 
     def run(messages: list[dict], sampling: Sampling) -> Sample:
         asked = time.perf_counter()

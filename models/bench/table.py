@@ -54,3 +54,17 @@ def text(report: dict) -> str:
     tail = [f"not measured: {u['key']}: {u['reason']}" for u in report.get("unusable", [])]
     tail += [f"note: {n}" for n in report.get("notes", [])]
     return "\n".join([head, "", *lines, *([""] + tail if tail else [])])
+
+
+def latest(home) -> tuple[dict, object] | None:
+    """The newest report under the app home's bench/ folder and its folder (for the page's Benchmark tab)."""
+    import json
+    from pathlib import Path
+
+    reports = sorted(Path(home, "bench").glob("*/report.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in reports:
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), path.parent
+        except (OSError, ValueError):
+            continue
+    return None

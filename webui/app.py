@@ -36,6 +36,7 @@ EXAMPLES = ("What is the capital of France?", "Explain in two sentences what an 
 STORAGE_KEY = "phi3pc-chats"
 STORAGE_SECRET = "phi3pc-chats-in-this-browser"
 SAVE_EVERY_S = 1.0  # while an answer streams, its copy in the browser is refreshed this often
+TAKE_OVER_WAIT_S = 2.0  # New chat, Undo, a past chat: how long the old answer gets to end its stream first
 
 CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
 # System fonts only: the page must look right with no internet (Gradio's default theme pulls Google Fonts).
@@ -185,9 +186,11 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
             owner = t.owned()
             service.cancel(owner)  # an answer of this tab still running (Regenerate, an edit) stops now
             t.conversation, t.answering = before, epoch
+            t.streams += 1
             try:
                 yield from _stream(t, epoch, owner, before, message, sampling, settings[2], from_box)
             finally:
+                t.streams -= 1
                 if t.current(epoch):
                     t.answering = 0
 
@@ -270,6 +273,11 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
             t.begin()
             if t.owner:
                 service.cancel(t.owner)
+            # Let the old answer's generator see it was taken over and end (its next update is skipped), so no
+            # update of it already on its way lands after this event's and paints the old answer back. Bounded.
+            deadline = time.monotonic() + TAKE_OVER_WAIT_S
+            while t.streams and time.monotonic() < deadline:
+                time.sleep(0.02)
 
         def undo(t: TabState, step: gr.UndoData):
             take_over(t)

@@ -88,6 +88,7 @@ class TabState:
     epoch: int = 0
     switching: bool = False  # this tab is switching models: it does not send meanwhile
     answering: int = 0  # the epoch of the answer being written now, 0 when none
+    streams: int = 0  # answer generators of this tab still running (their last update may still be on its way)
     # who may stop this tab's answer: a secret made on the server at the first question, kept in the page's
     # server-side state only, so it cannot be forged the way a client-chosen session id can
     owner: str = ""

@@ -475,7 +475,7 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
             if artifact.on_request and not pref.model and pref.mode != "quality":
                 rejected.append(Rejection(artifact.id, kind, (
                     artifact.on_request_note or "outside the default choice",
-                    f"ask for it with --model {artifact.id} or --prefer quality")))
+                    "ask for it by id (--model, the page's model list) or with --prefer quality")))
                 continue
             blockers = [r for r in (_engine_reason(artifact, kind, profile),
                                     _availability_reason(artifact, avail)) if r]

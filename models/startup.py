@@ -14,7 +14,7 @@ from .catalog import Artifact
 from .engines import Engine, EngineSpec, load
 from .errors import AppError, HubUnreachable, NotEnoughDisk, NoUsableArtifact
 from .formats import detect
-from .policy import Availability, Candidate, Preference, Ranking, rank, slots_that_fit
+from .policy import Availability, Candidate, Measured, Preference, Ranking, rank, slots_that_fit
 from .settings import Settings
 
 StepLog = Callable[[str, float, str], None]  # (step, seconds, detail)
@@ -151,14 +151,16 @@ class _Attempts:
 def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Settings, pref: Preference,
           log: StepLog = lambda *_: None, loader: Callable[[EngineSpec], Engine] = load,
           progress: store.ProgressCallback | None = None,
-          before_load: Callable[[Candidate], str | None] | None = None) -> Loaded:
-    """Rank, then fetch and load the first candidate that works. A failure skips only what shares its
-    cause: a missing driver skips that device, a broken or oversized artifact skips that artifact, and
+          before_load: Callable[[Candidate], str | None] | None = None,
+          measured: Measured | None = None) -> Loaded:
+    """Rank (with the speeds `--bench` measured on this machine, when there are any), then fetch and load the
+    first candidate that works. A failure skips only what shares its cause: a missing driver skips that
+    device, a broken or oversized artifact skips that artifact, and
     only a network failure stops further hub downloads. `before_load` runs right before an engine loads
     (the page's switch frees the running model there when both do not fit) and may return a notice."""
     t = time.perf_counter()
     avail = availability(catalog, settings)
-    ranking = rank(profile, catalog, pref, avail)
+    ranking = rank(profile, catalog, pref, avail, measured or Measured())
     if not ranking.candidates:
         reasons = "; ".join(f"{r.artifact_id} ({r.device_kind}): {', '.join(r.reasons)}" for r in ranking.rejected)
         raise NoUsableArtifact(f"nothing in the catalog can run here with these choices. {reasons}")

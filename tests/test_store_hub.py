@@ -116,6 +116,25 @@ def test_startup_downloads_the_first_choice_from_the_hub(hub, catalog, tmp_path,
     assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
 
 
+def test_startup_runs_the_build_measured_fastest_here_not_the_estimated_one(hub, catalog, tmp_path, app_home):
+    # On this AMD machine the estimate puts the first model's ONNX Runtime build first; --bench measured its
+    # OpenVINO build faster here, so start-up downloads and runs that one (as --explain already says).
+    from models.policy import Measured, Measurement
+
+    here = profile("this-machine-linux-epyc-vm")
+    settings = load_settings(home=app_home, hf_cache=tmp_path / "hf", hf_endpoint=hub.url)
+    estimated = rank(here, catalog, Preference()).candidates
+    assert estimated[0].artifact.engine == "onnxruntime-genai"
+    family = estimated[0].artifact.family
+    ov = next(c for c in estimated if c.artifact.family == family and c.artifact.engine == "openvino-genai")
+    measured = Measured({(estimated[0].artifact.id, "CPU"): Measurement(40.0),
+                         (ov.artifact.id, ov.device_id): Measurement(80.0)})
+    loaded = start(here, catalog, settings, Preference(), measured=measured)
+    assert loaded.artifact.id == ov.artifact.id and not loaded.notices
+    assert any(r.startswith("measured here: 80 tokens/s") for r in loaded.candidate.reasons)
+    assert "Paris" in loaded.engine.stream([{"role": "user", "content": "What is the capital of France?"}]).text()
+
+
 def _quota(monkeypatch, tmp_path, free: int) -> None:
     import shutil as real_shutil
 

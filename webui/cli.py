@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from argparse import Namespace
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from models import converted, store
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling, load
 from models.errors import AppError, ArtifactUnavailable
-from models.policy import Availability, Candidate, Preference, rank, required_bytes
+from models.policy import Availability, Candidate, Measured, Preference, rank, required_bytes
 from models.settings import Settings, load_settings
 from models.startup import Loaded, availability, local_artifact, spec_for, start
 
@@ -155,6 +156,7 @@ def _run(args: Namespace) -> int:
     catalog, pref = _catalog_and_pref(args, settings, problems)
     for problem in problems:
         print(f"note: {problem}", file=sys.stderr)
+    measured = _measured(settings, profile)
     if args.explain:
         if args.probe_file:
             # Another machine: its cache and network are unknown here. Explain what it would pick
@@ -164,12 +166,10 @@ def _run(args: Namespace) -> int:
             avail = Availability(offline=args.offline)
         else:
             avail = availability(catalog, settings)
-        from models.bench import saved
-
-        ranking = rank(profile, catalog, pref, avail, measured=saved.load(settings, profile))  # --bench figures
+        ranking = rank(profile, catalog, pref, avail, measured=measured)
         print(json.dumps(ranking.to_dict(), indent=2) if args.json else views.explain_text(ranking))
         return 0
-    loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress())
+    loaded = start(profile, catalog, settings, pref, log=step, progress=ConsoleProgress(), measured=measured)
     loaded.notices[:0] = problems
     for notice in loaded.notices[len(problems):]:
         print(f"note: {notice}", file=sys.stderr)
@@ -264,8 +264,15 @@ def _available_now(profile: MachineProfile, recorded: bool) -> int:
     return int(psutil.virtual_memory().available)
 
 
+def _measured(settings: Settings, profile: MachineProfile) -> Measured:
+    """The speeds `--bench` measured on this machine (the profile's: kept per machine), for ranking."""
+    from models.bench import saved
+
+    return saved.load(settings, profile)
+
+
 def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifact, ...], base: Preference,
-             service, running: dict, recorded: bool = False):
+             service, running: dict, recorded: bool = False, measured: Callable[[], Measured] = Measured):
     """The page's preference controls: re-rank, and load the new first choice in place of the old engine.
 
     `running["loaded"]` is the Loaded being served. A switch ranks with the memory free now plus what the
@@ -279,7 +286,8 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
         return Preference(mode=mode, device=device, model=None if model in ("", "auto") else model)
 
     def explain(mode: str, device: str, model: str) -> str:
-        ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings, reach))
+        ranking = rank(profile, catalog, pref_for(mode, device, model), availability(catalog, settings, reach),
+                       measured())
         return views.explain_markdown(ranking, running=running["loaded"].candidate)
 
     def switch(mode: str, device: str, model: str, progress=None) -> tuple[str, tuple[str, ...]]:
@@ -298,7 +306,7 @@ def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifac
 
         try:
             loaded = start(now, catalog, settings, pref_for(mode, device, model), log=step, progress=progress,
-                           before_load=before_load)
+                           before_load=before_load, measured=measured())
         except AppError as err:
             if service.engine is None:  # unloaded for nothing: bring the old model back
                 back = load(spec_for(old.candidate, Path(old.engine.spec.path), settings))
@@ -336,7 +344,8 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
         print(f"note: port {args.port} is taken; using {port}")
     service = ChatService(loaded.engine, max_queue=args.max_queue)
     running = {"loaded": loaded}
-    chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file))
+    chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file),
+                       measured=lambda: _measured(settings, profile))  # read anew: a --bench run since counts
     addresses = (lan_addresses() if host in ("0.0.0.0", "::") else [host]) if access.lan else []
     network_urls = [f"http://{a}:{port}" for a in addresses]
     info = replace(page_info(profile, loaded), join_url=network_urls[0] if network_urls else "")

@@ -166,3 +166,27 @@ def test_a_long_chats_next_turn_reuses_its_prefix(batching):
     print(f"prompt {first.stats.prompt_tokens} tokens: first turn {first.stats.ttft_s:.3f} s to first token, "
           f"next turn ({second.stats.prompt_tokens} tokens) {second.stats.ttft_s:.3f} s")
     assert first.stats.prompt_tokens > 900 and second.stats.generated_tokens > 0
+
+
+def test_before_a_step_the_scheduler_waits_for_callers_to_take_their_tokens_but_not_forever():
+    import queue
+    from types import SimpleNamespace
+
+    from models.engines.openvino_batching import let_callers_read
+
+    caller = SimpleNamespace(out=queue.Queue(), waiting=False)
+    caller.out.put([42])
+
+    def take() -> None:  # a caller that takes its tokens a moment later, then waits for the next ones
+        time.sleep(0.01)
+        caller.out.get()
+        caller.waiting = True
+
+    threading.Thread(target=take).start()
+    assert let_callers_read([caller], limit_s=5.0)  # returned once the caller was back waiting
+    assert caller.out.empty()
+    gone = SimpleNamespace(out=queue.Queue(), waiting=False)  # a caller that never comes back
+    gone.out.put([7])
+    began = time.perf_counter()
+    assert not let_callers_read([caller, gone], limit_s=0.05)
+    assert time.perf_counter() - began < 1.0  # the step goes ahead without it

@@ -87,14 +87,14 @@ def _kv_value_bytes(device: str, config: dict) -> int:
     return 4 if "f32" in precision or "float32" in precision else 2
 
 
-def let_callers_read(requests, limit_s: float = CALLERS_READ_S) -> bool:
-    """Yield the CPU until every caller has taken its tokens of the last step, for `limit_s` at most; True when
-    they all did. A step keeps every core busy with OpenVINO's threads: a caller that detokenises during it
-    (and the server that sends its text) takes a core from one of them, and the whole step waits for that
-    straggler; its tokens also reach the user one step late. Measured on 2 cores, 8 requests at once: first
-    token 51 -> 29 ms, 80 -> 93 tokens/s (tests/bench_batching.py)."""
-    deadline = time.perf_counter() + limit_s
-    while any(not r.out.empty() for r in requests):
+def let_callers_read(requests, limit_s: float | None = None) -> bool:
+    """Before a step: yield the CPU until every caller has taken its tokens of the last step and is back waiting
+    for the next (its text detokenised, shown, sent), for `limit_s` at most; True when they all were. A step
+    keeps every core busy with OpenVINO's threads: a caller that handles its tokens during one takes a core from
+    one of them, the whole step waits for that straggler, and the text reaches the user a step late. Measured
+    here (2 cores): first token through the engine seam 30 -> 19 ms (tests/bench_batching.py, --bench)."""
+    deadline = time.perf_counter() + (CALLERS_READ_S if limit_s is None else limit_s)
+    while any(not r.waiting or not r.out.empty() for r in requests):
         if time.perf_counter() >= deadline:
             return False
         time.sleep(0)  # lets the callers' threads run
@@ -111,6 +111,7 @@ class _Request:
     ended: threading.Event = field(default_factory=threading.Event)
     handle: object = None
     cancelled: bool = False
+    waiting: bool = False  # its caller is blocked on `out` for the next tokens (set and read without a lock)
 
 
 class BatchingOpenVinoEngine(Engine):
@@ -332,6 +333,14 @@ class BatchingOpenVinoEngine(Engine):
             self._inbox.append(req)
             self._cond.notify()
 
+    @staticmethod
+    def _next(req: _Request):
+        req.waiting = True  # the scheduler waits (briefly) for this before its next step
+        try:
+            return req.out.get()
+        finally:
+            req.waiting = False
+
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         ids = self._prompt_ids(messages)
         req = _Request(ids, self._generation_config(sampling), reply._cancel, sampling)
@@ -343,7 +352,7 @@ class BatchingOpenVinoEngine(Engine):
         first = last = None
         self._submit(req)
         try:
-            while (item := req.out.get()) is not _END:
+            while (item := self._next(req)) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 now = time.perf_counter()

@@ -243,3 +243,20 @@ def test_an_answer_cut_inside_a_code_block_is_closed_before_its_figures():
     assert shown[0]["content"] == "Here:\n```python\ndef f():\n    return\n```\n\n<sub>CPU · stopped</sub>"
     whole = Conversation([Turn("assistant", "```\nx\n```", "CPU")]).display()
     assert whole[0]["content"] == "```\nx\n```\n\n<sub>CPU</sub>"
+
+
+def test_with_no_queue_a_question_that_finds_every_slot_busy_is_told_so_not_that_0_places_are_taken():
+    from webui.chat import QueueFull
+
+    engine = Paused()
+    service = ChatService(engine, max_queue=0)
+    running = service.ask("a", [{"role": "user", "content": "q"}], Sampling())
+    assert next(running).delta == "first "
+    refused = service.ask("b", [{"role": "user", "content": "q"}], Sampling())
+    try:
+        next(refused)
+        raise AssertionError("with --max-queue 0 a second question must be refused at once")
+    except QueueFull as err:
+        assert "keeps no queue (--max-queue 0)" in str(err) and "0 places" not in str(err)
+    engine.go.set()
+    assert [e.delta for e in running if e.delta] == ["done"]

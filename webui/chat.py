@@ -90,6 +90,14 @@ class _Ticket:
     withdrawn: bool = False  # its owner pressed Stop while it waited
 
 
+def queue_full_message(max_queue: int, slots: int) -> str:
+    """What a question that finds no slot and no place in the line is told. Pure."""
+    answering = f"All {slots} answer slots are busy" if slots > 1 else "An answer is running"
+    if max_queue <= 0:
+        return f"{answering} and this server keeps no queue (--max-queue 0): ask again in a little while."
+    return f"All {max_queue} places in the queue are taken: ask again in a little while."
+
+
 class ChatService:
     """Runs chats on one engine for everyone: the page and the API share its queue. Stop only stops the
     caller's own generation.
@@ -150,7 +158,7 @@ class ChatService:
                 self._holders.append(holder)
                 return
             if len(self._waiting) >= self.max_queue and holder is not _SWITCH:
-                raise QueueFull(f"All {self.max_queue} places in the queue are taken: ask again in a little while.")
+                raise QueueFull(queue_full_message(self.max_queue, self.slots))
             self._waiting.append(ticket)
         try:
             while True:

@@ -24,6 +24,9 @@ from models.errors import AppError
 
 from . import render
 from .auth import Access
+from .bench_tab import ABOUT as BENCH_ABOUT
+from .bench_tab import HOST_ONLY as BENCH_HOST_ONLY
+from .bench_tab import BenchTab, View
 from .chat import DEFAULT_SYSTEM_PROMPT, ChatService, Conversation, model_defaults, waiting_line
 from .tab import TabState, cut_at_user, event_index
 
@@ -84,9 +87,10 @@ def _sampling(limit, temp, top_p, seed, json_on=False, schema="") -> Sampling:
 
 
 def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = None,
-              access: Access | None = None) -> gr.Blocks:
+              access: Access | None = None, bench: BenchTab | None = None) -> gr.Blocks:
     """In LAN mode (`access.lan`) the page's config holds no machine description and no switch controls are
-    shown: a load event fills and shows them for a host (`access.is_admin`), and the handlers refuse guests."""
+    shown: a load event fills and shows them for a host (`access.is_admin`), and the handlers refuse guests.
+    With `bench` (webui/bench_tab.py) the page has a Benchmark tab, host-only the same way."""
     access = access or Access()
     guarded = access.lan  # host-only parts start empty and hidden
     defaults = model_defaults(service.engine)
@@ -155,6 +159,20 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                     switch = gr.Button("Switch to the first choice", elem_id="switch")
             chosen = info.explanation or "The model was chosen by hand."
             explanation = gr.HTML("" if guarded else chosen, elem_id="explanation", padding=False)
+        if bench is not None:
+            with gr.Tab("Benchmark", visible=not guarded) as bench_tab:  # filled when opened, for a host
+                gr.Markdown(BENCH_ABOUT, elem_id="bench-about")
+                with gr.Row(elem_id="bench-row"):
+                    bench_quick = gr.Checkbox(False, label="Quick (1 run of 16 tokens)", elem_id="bench-quick")
+                    bench_run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
+                    bench_stop = gr.Button("Stop", variant="stop", elem_id="bench-stop", interactive=False)
+                bench_status = gr.HTML("", elem_id="bench-status", padding=False)
+                bench_log = gr.Textbox(label="Progress", lines=8, max_lines=20, interactive=False, visible=False,
+                                       elem_id="bench-log")
+                bench_chart = gr.HTML("", elem_id="bench-chart-box", padding=False)
+                bench_figures = gr.HTML("", elem_id="bench-figures", padding=False)
+            _wire_bench(bench, access, bench_tab,
+                        (bench_quick, bench_run, bench_stop, bench_status, bench_log, bench_chart, bench_figures))
 
         # -- what every chat event shows ---------------------------------------------------------
         outputs = [chatbot, box, send, stop, saved, chart, export, past]
@@ -313,20 +331,58 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                              DEFAULT_SYSTEM_PROMPT), None, [max_tokens, temperature, top_p, seed, system], **quick)
 
         if guarded:
+            host_tabs = [pc_tab, why_tab] + ([bench_tab] if bench is not None else [])
+
             def for_user(request: gr.Request):
                 host = access.is_admin(request.username)
                 shown = gr.update(visible=host)
-                updates = [shown, shown, gr.update(value=machine_html if host else ""),
-                           gr.update(value=devices_html if host else ""),
-                           gr.update(value=chosen if host else "")]
+                updates = [shown] * len(host_tabs) + [gr.update(value=machine_html if host else ""),
+                                                      gr.update(value=devices_html if host else ""),
+                                                      gr.update(value=chosen if host else "")]
                 return updates + ([shown] if chooser is not None else [])
 
-            app.load(for_user, None, [pc_tab, why_tab, machine, devices, explanation]
+            app.load(for_user, None, [*host_tabs, machine, devices, explanation]
                      + ([switch_row] if chooser is not None else []), api_name=False)
         if chooser is not None:
             _wire_switch(app, service, info, chooser, access, tab, (mode, device, model, switch),
                          (running, notices, explanation, send, devices))
     return app
+
+
+def _wire_bench(bench: BenchTab, access: Access, bench_tab, controls) -> None:
+    """The Benchmark tab: opening it shows the newest report (or follows the run going on), Run starts one
+    (or follows the one already running), Stop ends it. Every handler refuses guests first; none is in the API."""
+    quick, run, stop, status, log, chart, figures = controls
+
+    def shown(v: View):
+        return (v.status, gr.update(value=v.log, visible=bool(v.log)),
+                gr.skip() if v.chart is None else v.chart, gr.skip() if v.figures is None else v.figures,
+                gr.update(interactive=not v.running), gr.update(interactive=v.running))
+
+    def for_host(request: gr.Request) -> None:
+        if not access.is_admin(request.username):
+            raise gr.Error(BENCH_HOST_ONLY, print_exception=False)
+
+    def open_tab(request: gr.Request):
+        for_host(request)
+        for v in bench.open():
+            yield shown(v)
+
+    def run_bench(quick_: bool, request: gr.Request):
+        for_host(request)
+        for v in bench.run(bool(quick_)):
+            yield shown(v)
+
+    def stop_bench(request: gr.Request) -> None:
+        for_host(request)
+        gr.Info(bench.stop())
+
+    outputs = [status, log, chart, figures, run, stop]
+    # Its own concurrency: a second Run while one runs is answered at once (it says so), Stop never waits.
+    free = {"api_name": False, "concurrency_limit": None}
+    bench_tab.select(open_tab, None, outputs, **free)
+    run.click(run_bench, [quick], outputs, trigger_mode="once", **free)
+    stop.click(stop_bench, None, None, **free)
 
 
 def _target(chooser: Chooser, mode: str, device: str, model: str) -> str:

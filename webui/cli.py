@@ -331,6 +331,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
 
     from . import api
     from .app import build_app, launch_kwargs
+    from .bench_tab import BenchTab
     from .chat import ChatService
     from .security import GradioSessions, Guard, machine_hosts
     from .server import free_port, has_display, lan_addresses, open_browser, qr_console, web_app
@@ -349,7 +350,8 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     addresses = (lan_addresses() if host in ("0.0.0.0", "::") else [host]) if access.lan else []
     network_urls = [f"http://{a}:{port}" for a in addresses]
     info = replace(page_info(profile, loaded), join_url=network_urls[0] if network_urls else "")
-    blocks = build_app(service, info, chooser, access)
+    bench = BenchTab(settings.home)  # the Benchmark tab's one run at a time; ended below when the app exits
+    blocks = build_app(service, info, chooser, access, bench)
     blocks.queue(default_concurrency_limit=1, api_open=False)
 
     def other_models() -> list[str]:  # what the page could switch to; the API lists them, never switches
@@ -398,6 +400,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
         pass
     finally:
         print("\nStopping ...", flush=True)
+        bench.close()  # a benchmark still running ends with the app
         server.close()
         service.release()  # the engine running now, which a switch may have changed
     return 0

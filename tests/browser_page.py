@@ -44,9 +44,9 @@ WATCH_BOT_TEXT = """() => {
 
 
 @contextmanager
-def serving(home: Path, *args: str):
+def serving(home: Path, *args: str, env: dict | None = None):
     """The real app (launch.py) on the embedded model; it must end cleanly."""
-    running = start_app("--offline", *args, home=home)
+    running = start_app("--offline", *args, home=home, env=env)
     try:
         yield running
     finally:
@@ -136,6 +136,22 @@ def people(browser, url: str):
     finally:
         for p in made:
             p.close()
+
+
+def log_in(page, url: str, user: str, password: str) -> None:
+    """A LAN-mode page: Gradio's login form, then the chat."""
+    page.goto(url)
+    page.fill("input[type=password]", password)
+    page.fill("input[type=text]", user)
+    page.click("button:has-text('Login')")
+    page.wait_for_selector("#prompt textarea", timeout=60_000)
+
+
+def tab_names(page) -> list[str]:
+    """The page's tabs a person sees, once the load event has shown or hidden the host's."""
+    page.wait_for_function("() => document.querySelectorAll('button[role=tab]').length >= 1")
+    time.sleep(2)  # the load event shows the host's tabs
+    return page.locator("button[role=tab]").all_inner_texts()
 
 
 def shot(page, name: str, **kwargs) -> None:

@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.browser_page import NEEDS_CHROMIUM, chromium, log_in, people, serving, tab_names
+from tests.browser_page import NEEDS_CHROMIUM, chromium, log_in, people, serving, shot, tab_names
 
 pytestmark = NEEDS_CHROMIUM
 HOST_PW, GUEST_PW = "host-pw-51c3", "guest-pw-8d2e"
@@ -98,6 +98,7 @@ def test_a_quick_benchmark_runs_for_real_and_shows_its_chart_and_table(app, brow
         figures = _decode_figures(me.page)
         assert figures and all(re.fullmatch(r"\d+\.\d", f) and float(f) > 0 for f in figures), figures
         assert "OpenVINO GenAI · CPU · SmolLM2-135M" in me.page.locator("#bench-table").inner_text()
+        shot(me.page, "benchmark.png", full_page=True)  # the README's picture of the tab
         status = me.page.locator("#bench-status").inner_text()
         (report,) = _reports(home)
         assert "Measured" in status and str(report.parent) in status and "1 run(s)" in status

@@ -229,7 +229,7 @@ def test_in_a_browser_a_guest_sees_the_chat_only_and_the_host_the_machine_and_th
         finally:
             browser.close()
     assert seen["guest"] == ["Chat"]
-    assert seen["host"] == ["Chat", "This PC", "Why this model"]
+    assert seen["host"] == ["Chat", "This PC", "Why this model", "Benchmark"]
 
 
 def test_a_non_loopback_host_is_lan_mode_with_logins_from_the_file_and_the_given_key(by_host_flag, local):

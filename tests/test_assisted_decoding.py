@@ -1,19 +1,30 @@
 """Assisted decoding (models/engines/assisted.py) on both OpenVINO GenAI adapters: speculative decoding with a draft
 model (the Phi-3-architecture test model's FP16 IR as target, its INT4 IR as draft: same tokenizer) and prompt lookup
 (the embedded model on rewrite prompts). Either way a greedy answer must be the model's own, token for token; the
-figures say how many tokens each step gave, and the draft's acceptance where OpenVINO GenAI reports it."""
+figures say how many tokens each step gave, and the draft's acceptance (LLMPipeline) or a lower bound of it (the
+batching engine). JSON answers with a draft: the test model as built (its tokenizer larger than its output: a forced
+draft refuses JSON, an automatic one gives way) and its copies padded to the tokenizer (tests/padded_vocab.py: JSON
+answers with the draft, exact, also under glibc's heap checks)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import openvino_genai as ov_genai
 import pytest
 
 from models.catalog import CatalogError, load_catalog, load_drafts, parse, parse_drafts
-from models.engines import EngineSpec, JsonSchema, ResponseFormatError, Sampling, load
-from models.engines.assisted import Assistance, assistance
+from models.engines import EngineSpec, JsonSchema, ReplyStats, ResponseFormatError, Sampling, load
+from models.engines.assisted import Assistance, assistance, json_problem, logits_width, vocabulary_size
 from models.engines.openvino_genai import generation_config
+from tests.conftest import ROOT
+from tests.test_structured_output import CITY, PLACES, valid_city
+from tests.test_structured_output import ask as ask_city
 
 ADAPTERS = {"single": 1, "batching": 4}
 TEXT = ("The quick brown fox jumps over the lazy dog. It was a sunny day in the small village near the river, and "
@@ -42,6 +53,7 @@ def _spec(device="CPU", **options):
 def test_the_options_name_the_assistance_and_where_it_cannot_run():
     assert assistance(_spec()) == (None, None)
     assert assistance(_spec(draft_path="/d", draft_label="FastDraft"))[0] == Assistance("draft", 5, "/d", "FastDraft")
+    assert assistance(_spec(draft_path="/d", draft_optional=True))[0].optional  # the app's own choice: may give way
     assert assistance(_spec(prompt_lookup=True, num_assistant_tokens=3, max_ngram_size=2))[0] == \
         Assistance("prompt-lookup", 3, max_ngram_size=2)
     both, note = assistance(_spec(draft_path="/d", prompt_lookup=True))
@@ -65,6 +77,21 @@ def test_every_request_says_how_many_tokens_to_propose():
                               Assistance("draft", 6, "/d"))
     assert draft.num_assistant_tokens == 6 and draft.is_assisting_generation() and not draft.is_prompt_lookup()
     assert draft.structured_output_config.json_schema == '{"type": "object"}'
+
+
+def test_the_lower_bound_of_the_acceptance_from_tokens_and_steps():
+    draft = Assistance("draft", 5, "/d")
+    assert draft.accepted_at_least(1, 1) is None  # the prompt's step only: nothing proposed yet
+    assert draft.accepted_at_least(11, 2) == 1.0  # 1 + (5 accepted + 1 own): every proposal taken
+    assert draft.accepted_at_least(5, 5) == 0.0  # one token a step: none taken
+    assert draft.accepted_at_least(23, 5) == pytest.approx(18 / 20)
+    assert Assistance("prompt-lookup", 5).accepted_at_least(23, 5) is None
+    stats = ReplyStats(device="CPU", model="m", ttft_s=0.1, tokens_per_s=1, prompt_tokens=1, generated_tokens=23,
+                       finish_reason="stop", total_s=1, tokens_per_step=4.6)
+    assert draft.notice(stats, 0.9) == "speculative decoding (draft: d): 4.6 tokens per step, at least 90% of the " \
+                                      "draft's tokens accepted"
+    exact = ReplyStats(**{**stats.__dict__, "draft_acceptance": 0.93})
+    assert draft.notice(exact, 0.9).endswith(", 93% of the draft's tokens accepted")  # the engine's own figure first
 
 
 def test_the_catalogs_drafts_resolve_and_stay_out_of_the_ranked_catalog():
@@ -154,12 +181,18 @@ def target_alone(phi3_models, app_home):
 
 @pytest.fixture(scope="module", params=list(ADAPTERS))
 def with_draft(request, phi3_models, app_home):
+    """A forced draft (as --draft PATH) with the test model as built: its JSON answers are refused, said at load."""
     parallel = ADAPTERS[request.param]
     eng = load(spec(phi3_models.exports["openvino-fp16"], parallel, app_home / "compiled" / f"sd-{parallel}",
                     draft_path=str(phi3_models.exports["openvino-int4"]), draft_label="INT4 test model"))
-    assert eng.assist is not None and eng.assist.kind == "draft" and not eng.notices, eng.notices
+    assert eng.assist is not None and eng.assist.kind == "draft", eng.notices
+    assert len(eng.notices) == 1 and eng.notices[0].startswith("JSON answers are refused while speculative decoding "
+                                                               "(draft: INT4 test model) runs: "), eng.notices
     yield eng
     eng.close()
+
+
+_exact: dict[str, float] = {}  # prompt -> the draft's acceptance LLMPipeline reported, for the batching engine's bound
 
 
 def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_draft):
@@ -172,11 +205,19 @@ def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_dr
         print(type(with_draft).__name__, f"{stats.tokens_per_step:.2f} tokens per step, acceptance "
               f"{stats.draft_acceptance}, {stats.tokens_per_s:.1f} vs {alone.stats.tokens_per_s:.1f} tokens/s")
         assert helped.notices and helped.notices[-1].startswith("speculative decoding (draft: INT4 test model): ")
+        key = messages[0]["content"]
         if with_draft.max_parallel == 1:  # LLMPipeline reports the draft's acceptance (SDPerModelsPerfMetrics)
             assert 0 < stats.draft_acceptance <= 1 and f"{stats.draft_acceptance:.0%} of the draft's" in \
                 helped.notices[-1]
-        else:  # the step API's handles do not: tokens per step only
-            assert stats.draft_acceptance is None and "accepted" not in helped.notices[-1]
+            _exact[key] = stats.draft_acceptance
+        else:  # the step API's handles do not: a lower bound from tokens and steps, never above the real figure
+            assert stats.draft_acceptance is None and ", at least " in helped.notices[-1]
+            bound = with_draft.assist.accepted_at_least(stats.generated_tokens,
+                                                        round(stats.generated_tokens / stats.tokens_per_step))
+            print(f"at least {bound:.3f}, LLMPipeline's figure {_exact.get(key)}")
+            assert 0 < bound <= 1
+            if key in _exact:  # the same greedy answer, the same draft and num_assistant_tokens
+                assert bound <= _exact[key] + 1e-6
 
 
 def test_a_draft_keeps_stop_cancel_and_concurrent_answers_and_refuses_json(target_alone, with_draft):
@@ -189,9 +230,10 @@ def test_a_draft_keeps_stop_cancel_and_concurrent_answers_and_refuses_json(targe
         if i == 3:
             long.cancel()
     assert long.stats.finish_reason == "cancelled" and long.stats.generated_tokens < 100
-    # OpenVINO GenAI 2026.4.1 corrupts the heap when a draft and a JSON schema meet: refused, before the engine
-    assert not with_draft.structured_output
-    with pytest.raises(ResponseFormatError, match="while speculative decoding is on"):
+    # the test model's tokenizer has more entries than its output: a draft and a JSON schema would corrupt the heap
+    # (OpenVINO GenAI 2026.4.1): refused, before the engine
+    assert not with_draft.structured_output and "49157 tokens" in with_draft.structured_output_note
+    with pytest.raises(ResponseFormatError, match="while the draft model runs: .* --no-draft"):
         with_draft.stream(QUESTIONS[1], Sampling(max_new_tokens=8, response_format=JsonSchema.any_object())).text()
     answers: dict[str, str] = {}
 
@@ -205,3 +247,151 @@ def test_a_draft_keeps_stop_cancel_and_concurrent_answers_and_refuses_json(targe
     for t in threads:
         t.join(120)
     assert "Paris" in answers["France"] and "Berlin" in answers["Germany"], answers
+
+
+# -- JSON answers and a draft ---------------------------------------------------------------------------------------
+
+def test_whether_json_answers_can_meet_a_draft_is_read_from_the_models(phi3_models, padded):
+    fp16, int4 = phi3_models.exports["openvino-fp16"], phi3_models.exports["openvino-int4"]
+    assert (vocabulary_size(fp16), logits_width(fp16)) == (49157, 49152)
+    assert "49157 tokens" in json_problem(fp16, int4) and "corrupt memory" in json_problem(fp16, int4)
+    assert json_problem(padded["openvino-fp16"], padded["openvino-int4"]) == ""
+    assert "49152 logits" in json_problem(padded["openvino-fp16"], int4)  # the draft's output counts too
+    assert "cannot be read" in json_problem(Path("/nonexistent"))
+
+
+@pytest.mark.parametrize("parallel", list(ADAPTERS.values()), ids=list(ADAPTERS))
+def test_an_automatic_draft_gives_way_to_json_answers(phi3_models, app_home, parallel):
+    eng = load(spec(phi3_models.exports["openvino-fp16"], parallel, app_home / "compiled" / f"sd-{parallel}",
+                    draft_path=str(phi3_models.exports["openvino-int4"]), draft_label="INT4 test model",
+                    draft_optional=True))
+    try:
+        assert eng.assist is None and eng.structured_output
+        assert len(eng.notices) == 1 and eng.notices[0].startswith(
+            "speculative decoding (draft: INT4 test model) is not used: OpenVINO GenAI 2026.4 sizes the JSON grammar")
+        assert "`--draft always`" in eng.notices[0]
+        assert valid_city(eng.stream(ask_city("Paris"), Sampling(max_new_tokens=64,
+                                                                 response_format=JsonSchema.of(CITY))).text())
+    finally:
+        eng.close()
+
+
+@pytest.fixture(scope="module")
+def padded(phi3_models):
+    from tests.padded_vocab import build
+
+    return build(phi3_models.exports)
+
+
+@pytest.fixture(scope="module")
+def padded_alone(padded, app_home):
+    eng = load(spec(padded["openvino-fp16"], 1, app_home / "compiled" / "pad-plain"))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module", params=list(ADAPTERS))
+def padded_with_draft(request, padded, app_home):
+    parallel = ADAPTERS[request.param]
+    eng = load(spec(padded["openvino-fp16"], parallel, app_home / "compiled" / f"pad-sd-{parallel}",
+                    draft_path=str(padded["openvino-int4"]), draft_label="INT4 padded", draft_optional=True))
+    assert eng.assist is not None and eng.assist.kind == "draft" and not eng.notices, eng.notices
+    assert eng.structured_output and not eng.structured_output_note
+    yield eng
+    eng.close()
+
+
+def test_the_padded_copy_answers_as_the_test_model(target_alone, padded_alone):
+    for messages in QUESTIONS[1:]:
+        assert padded_alone.stream(messages, Sampling(max_new_tokens=48)).text() == \
+            target_alone.stream(messages, Sampling(max_new_tokens=48)).text()
+
+
+def test_json_answers_with_the_draft_parse_and_are_the_models_own(padded_alone, padded_with_draft):
+    schema = JsonSchema.of(CITY, "city")
+    for place in PLACES:
+        alone = padded_alone.stream(ask_city(place), Sampling(max_new_tokens=64, response_format=schema))
+        helped = padded_with_draft.stream(ask_city(place), Sampling(max_new_tokens=64, response_format=schema))
+        text = helped.text()
+        assert valid_city(text), text
+        assert text == alone.text()  # greedy: the grammar holds the same answer with and without the draft
+        assert helped.stats.tokens_per_step > 1 and "speculative decoding (draft: INT4 padded)" in helped.notices[-1]
+    objects = padded_with_draft.stream(ask_city("Rome"), Sampling(max_new_tokens=64,
+                                                                   response_format=JsonSchema.any_object()))
+    assert isinstance(json.loads(objects.text()), dict)
+    assert "Paris" in padded_with_draft.stream(QUESTIONS[1], Sampling(max_new_tokens=32)).text()
+
+
+def test_json_and_text_answers_at_once_with_the_draft(padded_alone, padded_with_draft):
+    schema = JsonSchema.of(CITY)
+    asks = [(ask_city(p), Sampling(max_new_tokens=64, response_format=schema)) for p in PLACES[:2]] + \
+        [(QUESTIONS[0], Sampling(max_new_tokens=48)), (QUESTIONS[1], Sampling(max_new_tokens=32))]
+    replies: list = [None] * len(asks)
+    start = threading.Barrier(len(asks))
+
+    def run(i):
+        start.wait()
+        replies[i] = padded_with_draft.stream(*asks[i])
+        replies[i].text()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(asks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert all(valid_city(r.text()) for r in replies[:2]), [r.text() for r in replies[:2]]
+    for (messages, sampling), reply in zip(asks, replies, strict=True):
+        assert reply.text() == padded_alone.stream(messages, sampling).text()
+
+
+HEAP_CHECKED = """
+import json, sys
+from models.engines import EngineSpec, JsonSchema, Sampling, load
+from tests.test_structured_output import CITY, PLACES, ask, valid_city
+target, draft, parallel, cache = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+eng = load(EngineSpec(path=target, engine="openvino-genai", device="CPU", label="t", context_length=2048,
+                      cache_dir=cache, options={"parallel": parallel, "draft_path": draft, "draft_optional": True}))
+assert eng.assist is not None and eng.structured_output, eng.notices
+texts = [eng.stream(ask(p), Sampling(max_new_tokens=64, response_format=JsonSchema.of(CITY))).text()
+         for p in PLACES * 3]
+eng.close()
+del eng
+print(json.dumps({"valid": sum(map(valid_city, texts)), "of": len(texts)}))
+"""
+
+
+@pytest.mark.parametrize("parallel", list(ADAPTERS.values()), ids=list(ADAPTERS))
+def test_json_answers_with_the_draft_pass_glibcs_heap_checks(padded, app_home, parallel):
+    # MALLOC_CHECK_=3: glibc checks every free and aborts on a damaged heap (what the test model as built does with a
+    # draft and a schema at its first JSON answer); the engine is closed and freed before the child exits
+    cache = app_home / "compiled" / f"heap-{parallel}"
+    done = subprocess.run([sys.executable, "-c", HEAP_CHECKED, str(padded["openvino-fp16"]),
+                           str(padded["openvino-int4"]), str(parallel), str(cache)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, MALLOC_CHECK_="3", PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"valid": 12, "of": 12}
+
+
+UPSTREAM = """
+import sys, openvino_genai as g
+target, draft = sys.argv[1], sys.argv[2]
+cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+pipe = g.LLMPipeline(target, "CPU", **cfg, draft_model=g.draft_model(draft, "CPU", **cfg))
+c = pipe.get_generation_config()
+c.max_new_tokens, c.num_assistant_tokens = 32, 5
+c.structured_output_config = g.StructuredOutputConfig(json_schema='{"type": "object"}')
+pipe.generate(g.ChatHistory([{"role": "user", "content": "Answer with a JSON object for Paris."}]), c)
+del pipe
+print("survived")
+"""
+
+
+def test_the_reason_a_draft_gives_way_still_holds_upstream(phi3_models):
+    # OpenVINO GenAI itself, the test model as built (49157 tokens, 49152 logits), a draft and a schema, under glibc's
+    # heap checks: it aborts. When an OpenVINO GenAI version stops doing so, json_problem may be relaxed for it.
+    done = subprocess.run([sys.executable, "-c", UPSTREAM, str(phi3_models.exports["openvino-fp16"]),
+                           str(phi3_models.exports["openvino-int4"])], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, MALLOC_CHECK_="3"))
+    print(ov_genai.__version__, done.returncode, done.stderr[-300:])
+    assert done.returncode != 0 and "survived" not in done.stdout

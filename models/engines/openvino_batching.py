@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .assisted import assistance, structured_output_with
+from .assisted import assistance, settle_json, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
 from .openvino_genai import (
     PROBE,
@@ -137,8 +137,14 @@ class BatchingOpenVinoEngine(Engine):
         self._pipe = None
         try:
             folder = self._ir_folder(Path(spec.path))
+            self.assist, json_note = settle_json(self.assist, folder)  # a draft and JSON answers: see assisted.py
+            if json_note and self.assist is None:  # the draft gave way
+                self.notices.append(json_note)
+            self.structured_output, self.structured_output_note = structured_output_with(self.assist)
             try:
                 self._start(folder)
+                if json_note and self.assist is not None:  # the forced draft runs: JSON answers are refused
+                    self.notices.append(json_note)
             except Exception as err:  # noqa: BLE001 - a draft (or prompt lookup) that fails costs only itself
                 if self.assist is None:
                     raise
@@ -388,10 +394,11 @@ class BatchingOpenVinoEngine(Engine):
             tokens_per_s=(n - 1) / (last - first) if n > 1 and last > first else 0.0,
             prompt_tokens=int(ids.shape[1]), generated_tokens=n,
             finish_reason=finish_reason(cancelled, n, sampling), total_s=total,
-            # the step API's handles report plain PerfMetrics: no acceptance rate for the draft per answer
+            # the step API's handles report plain PerfMetrics: no acceptance rate for the draft per answer, only a
+            # lower bound of it from the tokens and steps seen here (models/engines/assisted.py)
             tokens_per_step=n / steps if self.assist is not None and steps else None,
         )
-        note = self.assist.notice(reply.stats) if self.assist else None
+        note = self.assist.notice(reply.stats, self.assist.accepted_at_least(n, steps)) if self.assist else None
         if note:
             reply.notices.append(note)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import AppError, EngineLoadError
-from .assisted import Assistance, assistance, structured_output_with
+from .assisted import Assistance, assistance, settle_json, structured_output_with
 from .base import (
     Engine,
     EngineSpec,
@@ -135,10 +135,15 @@ class OpenVinoGenAIEngine(Engine):
         self.assist, note = assistance(spec)
         if note:
             self.notices.append(note)
+        self.assist, json_note = settle_json(self.assist, Path(spec.path))  # a draft and JSON answers: assisted.py
+        if json_note and self.assist is None:  # the draft gave way
+            self.notices.append(json_note)
         self.structured_output, self.structured_output_note = structured_output_with(self.assist)
         try:
             self._pipe = self._open_assisted(Path(spec.path))
             self._tokenizer = self._pipe.get_tokenizer()
+            if json_note and self.assist is not None:  # the forced draft runs: JSON answers are refused
+                self.notices.append(json_note)
         except Exception as err:  # noqa: BLE001 - compile, driver and file errors all arrive as RuntimeError
             self._pipe = None
             missing = spec.device.upper() != "CPU" and device_missing(spec.device, _available_devices())

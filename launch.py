@@ -252,10 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--prefer", choices=["auto", "fastest", "efficient", "quality"], default="auto",
                         help="auto (efficient on battery, fastest on AC), fastest, efficient (NPU first), or "
                              "quality (the best model that fits, Phi-4-mini included)")
-    choose.add_argument("--draft", metavar="auto|PATH", default="",
-                        help="speculative decoding on a CPU or GPU with OpenVINO GenAI: auto = the catalog's paired "
-                             "draft model (FastDraft), or a draft model folder with the same tokenizer (no JSON "
-                             "answers while it runs)")
+    choose.add_argument("--draft", metavar="auto|always|PATH", default="auto",
+                        help="speculative decoding on a CPU or GPU with OpenVINO GenAI (default auto: the catalog's "
+                             "paired draft model, FastDraft for Phi-3-mini, fetched when missing, unless it would cost "
+                             "JSON answers or memory); always: that draft even if JSON answers are then refused; or a "
+                             "draft model folder with the same tokenizer")
+    choose.add_argument("--no-draft", dest="draft", action="store_const", const="",
+                        help="no speculative decoding")
     choose.add_argument("--prompt-lookup", action="store_true",
                         help="prompt-lookup decoding on a CPU or GPU with OpenVINO GenAI: faster rewrites, summaries "
                              "and code edits (answers are the same)")

@@ -21,7 +21,9 @@ class Settings:
     hf_cache: Path = Path(hf_constants.HF_HUB_CACHE)  # the standard cache: HF_HOME / HF_HUB_CACHE
     hub_timeout_s: float = 3.0
     parallel: int | None = None  # --parallel: answers at once on a batching engine (None: from the device)
-    draft: str = ""  # --draft: "" off, "auto" the catalog's paired draft model, or a draft model folder
+    # --draft: "" off (--no-draft), "auto" (the app's default) the catalog's paired draft model when it costs neither
+    # JSON answers nor memory, "always" that draft even at the cost of JSON answers, or a draft model folder (forced)
+    draft: str = ""
     prompt_lookup: bool = False  # --prompt-lookup: prompt-lookup decoding (ignored when a draft runs)
 
     @property

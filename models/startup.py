@@ -73,7 +73,8 @@ def _writable_cache(folder: Path) -> Path | None:
     return folder
 
 
-def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list[str] | None = None) -> EngineSpec:
+def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list[str] | None = None,
+             progress: store.ProgressCallback | None = None, hub_down: str = "") -> EngineSpec:
     art = candidate.artifact
     folder = settings.compile_cache_dir / art.id.replace(":", "_")
     cache = _writable_cache(folder)
@@ -85,7 +86,7 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list
     if why and notices is not None:
         notices.append(f"{art.name}: {why}.")
     options = {"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel}
-    options.update(assisted_options(candidate, settings, notices))
+    options.update(assisted_options(candidate, settings, notices, path, parallel, progress, hub_down))
     return EngineSpec(
         path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
         precision=art.precision, context_length=candidate.context_length,
@@ -95,29 +96,86 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list
     )
 
 
-def assisted_options(candidate: Candidate, settings: Settings, notices: list[str] | None = None) -> dict:
-    """--draft and --prompt-lookup, for OpenVINO GenAI on a CPU or GPU (the engine's own limits, see
-    models/engines/assisted.py). A draft that cannot be had is said and left out: the model runs without it."""
+def draft_label(draft: Artifact) -> str:
+    """The draft's short name, as the figures line and start-up show it: "Phi-3-mini-FastDraft-50M"."""
+    return draft.name.split(",", 1)[0]
+
+
+def assisted_options(candidate: Candidate, settings: Settings, notices: list[str] | None = None,
+                     path: Path | None = None, parallel: int = 1, progress: store.ProgressCallback | None = None,
+                     hub_down: str = "") -> dict:
+    """The draft model (--draft: `auto` by default) and --prompt-lookup, for OpenVINO GenAI on a CPU or GPU (the
+    engine's own limits, see models/engines/assisted.py). `auto`: the catalog's paired draft, cached or fetched
+    through the store, when it costs neither JSON answers nor memory the model needs; `always`: the paired draft even
+    when JSON answers must then be refused; a folder: that draft, forced. A draft that cannot be had is said in one
+    line and left out: the model runs without it."""
     art = candidate.artifact
+    say = notices.append if notices is not None else (lambda _line: None)
+    lookup = {"prompt_lookup": True} if settings.prompt_lookup else {}
     if art.engine != "openvino-genai" or candidate.device_kind not in ("cpu", "gpu"):
         return {}
-    if settings.draft == "auto":
-        from .catalog import by_id, load_drafts
-
-        draft = by_id(load_drafts(), art.draft) if art.draft else None
-        if draft is None:
-            if notices is not None:
-                notices.append(f"--draft auto: no draft model is paired with {art.name} in the catalog.")
-        else:
-            try:
-                return {"draft_path": str(store.fetch(draft, settings)), "draft_label": draft.name}
-            except AppError as err:
-                if notices is not None:
-                    notices.append(f"The draft model {draft.name} could not be fetched ({err}): speculative "
-                                   "decoding is off.")
-    elif settings.draft:
+    if not settings.draft:  # --no-draft
+        return lookup
+    if settings.draft not in ("auto", "always"):  # a folder: the user's draft, forced
+        why = _draft_does_not_fit(candidate, Path(settings.draft), Path(settings.draft).name, parallel)
+        if why:
+            say(why)
+            return lookup
         return {"draft_path": settings.draft, "draft_label": Path(settings.draft).name}
-    return {"prompt_lookup": True} if settings.prompt_lookup else {}
+    from .catalog import by_id, load_drafts
+    from .engines.assisted import json_problem
+
+    draft = by_id(load_drafts(), art.draft) if art.draft else None
+    if draft is None:
+        if settings.draft == "always":
+            say(f"--draft always: no draft model is paired with {art.name} in the catalog.")
+        return lookup
+    label = draft_label(draft)
+    why = json_problem(path) if settings.draft == "auto" and path is not None else ""
+    if why:  # known from the model alone: the draft is not even fetched
+        say(f"Speculative decoding with {label} is off: {why}. JSON answers come first; `--draft always` uses the "
+            "draft anyway (and refuses JSON answers).")
+        return lookup
+    if hub_down and not store.is_available_offline(draft, settings):
+        say(f"The draft model {label} is not on this PC and cannot be downloaded now: {hub_down}. The model runs "
+            "without speculative decoding.")
+        return lookup
+    try:
+        folder = store.fetch(draft, settings, progress)
+    except AppError as err:
+        say(f"The draft model {label} could not be fetched ({err}): the model runs without speculative decoding.")
+        return lookup
+    why = _draft_does_not_fit(candidate, folder, label, parallel)
+    if why:
+        say(why)
+        return lookup
+    return {"draft_path": str(folder), "draft_label": label, "draft_optional": settings.draft == "auto"}
+
+
+def _draft_does_not_fit(candidate: Candidate, draft: Path, label: str, parallel: int) -> str:
+    """Does the draft fit beside the model in the memory the candidate was checked against? Its weights (the IR's
+    size on disk) and its share of the KV cache (per token, read from its IR, FP16 as the catalog counts; every
+    answer at once keeps a whole window of it), with the policy's headroom. "" when it fits or memory is unknown."""
+    from .policy import HEADROOM_PERCENT, weights_bytes
+
+    if not candidate.pool_bytes:
+        return ""
+    art, window = candidate.artifact, candidate.context_length
+    try:
+        from .engines.openvino_batching import kv_bytes_per_token
+
+        weights = (draft / "openvino_model.bin").stat().st_size
+        kv = kv_bytes_per_token(draft / "openvino_model.xml", 2)
+    except Exception:  # noqa: BLE001 - not an IR the app can read: the engine says so when it loads it
+        return ""
+    need = weights_bytes(art) + (art.kv_bytes_per_token + kv) * window * parallel + weights
+    need += need * HEADROOM_PERCENT // 100
+    if need <= candidate.pool_bytes:
+        return ""
+    together = f", {parallel} answers at once" if parallel > 1 else ""
+    return (f"The draft model {label} is left out: with it {art.name} needs {need / 1e9:.1f} GB of "
+            f"{candidate.pool_name or 'memory'} ({window}-token window{together}), "
+            f"{candidate.pool_bytes / 1e9:.1f} GB available. The model runs without speculative decoding.")
 
 
 DEFAULT_PARALLEL = 4  # answers at once on the CPU or a GPU (continuous batching); the NPU runs one
@@ -191,8 +249,13 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
             if said:
                 notices.append(said)
         t = time.perf_counter()
+        spec = spec_for(candidate, path, settings, notices, progress,
+                        failed.hub_down or ("" if avail.hub_reachable else avail.hub_reason))
+        if spec.options.get("draft_path") and settings.draft in ("auto", "always"):  # the catalog's draft, fetched
+            log("draft", time.perf_counter() - t, spec.options["draft_path"])
+        t = time.perf_counter()
         try:
-            engine = loader(spec_for(candidate, path, settings, notices))
+            engine = loader(spec)
         except AppError as err:
             if getattr(err, "scope", "artifact") == "device":
                 failed.devices.add((art.engine, candidate.device_id))
@@ -203,6 +266,9 @@ def start(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
             log("fallback", time.perf_counter() - t, f"{candidate.label} failed: {err}; trying the next choice")
             continue
         together = f", {engine.max_parallel} answers at once" if engine.max_parallel > 1 else ""
+        assist = getattr(engine, "assist", None)
+        if assist is not None:  # the draft (or prompt lookup) in use, said where the load is
+            together += f", {assist.what}"
         log("load", time.perf_counter() - t, f"{engine.name} on {candidate.device_id}{together}")
         notices.extend(engine.notices)
         if candidate is not first:

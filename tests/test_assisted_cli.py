@@ -25,10 +25,14 @@ def test_prompt_lookup_reaches_the_engine(embedded_gguf, app_home):
     assert done.stdout.split("\n-- ")[0] == plain.stdout.split("\n-- ")[0]  # greedy: the same answer
 
 
-def test_draft_auto_without_a_paired_draft_says_so_and_answers(embedded_gguf, app_home):
-    done = ask("--ask", "What is the capital of France?", "--draft", "auto", "--max-new-tokens", "32", home=app_home)
+def test_the_default_draft_is_silent_without_a_paired_one_and_always_says_so(embedded_gguf, app_home):
+    done = ask("--ask", "What is the capital of France?", "--max-new-tokens", "32", home=app_home)  # --draft auto
     assert done.returncode == 0 and "Paris" in done.stdout, done.stderr
-    assert "--draft auto: no draft model is paired with SmolLM2-135M" in done.stderr
+    assert "draft" not in done.stderr and "speculative" not in done.stdout + done.stderr
+    forced = ask("--ask", "What is the capital of France?", "--draft", "always", "--max-new-tokens", "32",
+                 home=app_home)
+    assert forced.returncode == 0 and "Paris" in forced.stdout, forced.stderr
+    assert "--draft always: no draft model is paired with SmolLM2-135M" in forced.stderr
 
 
 def test_a_draft_folder_runs_speculative_decoding_with_the_same_answer(phi3_models, app_home):
@@ -37,6 +41,9 @@ def test_a_draft_folder_runs_speculative_decoding_with_the_same_answer(phi3_mode
                "--max-new-tokens", "32", home=app_home)
     assert done.returncode == 0, done.stderr
     assert "speculative decoding (draft: openvino-int4)" in done.stdout and "accepted" in done.stdout
+    assert "load     OpenVINO GenAI on CPU, speculative decoding (draft: openvino-int4)" in done.stderr
+    # forced, with the test model as built: said once at start that JSON answers are refused meanwhile
+    assert "note: JSON answers are refused while speculative decoding (draft: openvino-int4) runs" in done.stderr
     plain = ask("--ask", "What is the capital of France?", "--model", str(target), "--max-new-tokens", "32",
                 home=app_home)
     assert "Paris" in done.stdout and done.stdout.split("\n-- ")[0] == plain.stdout.split("\n-- ")[0]

@@ -213,3 +213,33 @@ def test_offline_a_cached_draft_is_used_and_a_missing_one_is_said(padded, catalo
                                    "without speculative decoding."]
     finally:
         without.engine.close()
+
+
+def test_the_page_and_the_api_answer_json_with_the_automatic_draft_loaded(padded, catalog, tmp_path, app_home):
+    import httpx
+    from gradio_client import Client
+
+    from tests.live_app import start_app
+
+    with _hub(catalog, padded["openvino-fp16"], padded["openvino-int4"]) as hub:
+        app = start_app("--model", TARGET_ID, "--device", "cpu", home=app_home, timeout=300,
+                        env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home")})
+    try:
+        assert any("speculative decoding (draft: Phi-3-mini-FastDraft-50M)" in line and "] load" in line
+                   for line in app.lines), app.lines
+        fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY, "strict": True}}
+        for place in ("Paris", "Tokyo", "Berlin"):
+            out = httpx.post(f"{app.url}/v1/chat/completions", timeout=120, json={
+                "messages": ask(place), "temperature": 0, "max_tokens": 64, "response_format": fmt})
+            assert out.status_code == 200, out.text
+            assert valid_city(out.json()["choices"][0]["message"]["content"]), out.text
+        page = Client(app.url, verbose=False).predict(
+            ask("Rome")[0]["content"], 64, 0.0, "You are a helpful assistant.", 1.0, -1, True, json.dumps(CITY),
+            api_name="/chat")
+        content = page[0][-1]["content"]
+        text = content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+        answer, figures = text.split("\n\n<sub>")
+        assert valid_city(answer), text
+        assert "speculative decoding (draft: Phi-3-mini-FastDraft-50M): " in figures  # the figures line says so
+    finally:
+        assert app.stop() == 0

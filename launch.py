@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --bench: tokens generated per run (default 128)")
     bench.add_argument("--runs", type=_at_least(1), default=3, metavar="R",
                        help="with --bench: interleaved runs after one warm-up (default 3)")
+    bench.add_argument("--no-save", action="store_true",
+                       help="with --bench: keep the figures out of the model ranking (a quick look; only the report)")
     bench.add_argument("--out", metavar="DIR",
                        help="with --bench: the report's folder (default: a new one under the app home's bench/)")
     once.add_argument("--test", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",

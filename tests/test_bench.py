@@ -110,6 +110,14 @@ def test_bench_measures_the_embedded_model_reports_a_model_that_cannot_load_and_
     assert explain.returncode == 0, explain.stderr
     assert "measured here:" in explain.stdout  # the embedded model, as measured just now
 
+    measured_file = next((home / "bench" / "measured").glob("*.json"))
+    before = measured_file.read_bytes()
+    look = run_launch("--bench", "--offline", *TINY, "--no-save", "--out", str(tmp_path / "look"),
+                      "--model", "smollm2-135m-embedded", home=home)
+    assert look.returncode == 0, look.stderr
+    assert (tmp_path / "look" / "report.json").is_file() and "(--no-save)" in look.stderr
+    assert measured_file.read_bytes() == before  # a quick look does not change the ranking's figures
+
 
 def test_an_unwritable_out_is_one_line_before_anything_is_measured(tmp_path):
     blocker = tmp_path / "a-file"

@@ -30,7 +30,7 @@ from models.bench import table
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST_ONLY = "Only the host can run the benchmark"
-QUICK = ("--runs", "1", "--new-tokens", "16", "--prompt-tokens", "64")
+QUICK = ("--runs", "1", "--new-tokens", "16", "--prompt-tokens", "64", "--no-save")  # too short to rank by
 SHOWN_LINES = 40  # the run's last lines shown under the status
 STOP_GRACE_S = 5.0  # after SIGTERM, how long the group gets before SIGKILL
 POLL_S = 0.5  # how often a running benchmark's lines are shown
@@ -40,8 +40,8 @@ CHART_MAX_BYTES = 8_000_000  # a report.png larger than this is not inlined into
 ABOUT = ("While it runs, chat answers are slower: the benchmark shares the CPU and memory with them. It measures "
          "every model cached here (and the embedded one) on each engine and device, cold and warm: about 2 "
          "minutes per model on a 2-core PC (llama.cpp, when installed, takes most of that); a quick run (one "
-         "run of 16 tokens) about 15 seconds per model. Its figures are saved for this PC, and the model "
-         "ranking uses them.")
+         "run of 16 tokens) about 15 seconds per model. A full run's figures are saved for this PC and the "
+         "model ranking uses them; a quick run's are only shown.")
 
 
 def _clock(seconds: float) -> str:

@@ -210,7 +210,7 @@ def _bench(args: Namespace) -> int:
     for problem in problems:
         print(f"note: {problem}", file=sys.stderr)
     opts = options(models=tuple(args.models or ()), device=args.device, prompt_tokens=args.prompt_tokens,
-                   new_tokens=args.new_tokens, runs=args.runs, out=out,
+                   new_tokens=args.new_tokens, runs=args.runs, out=out, save=not args.no_save,
                    command=shlex.join(["python", "launch.py", *sys.argv[1:]]))
     path = bench_run.bench(profile, catalog, settings, opts, log=step)
     print(table.text(json.loads(path.read_text(encoding="utf-8"))))

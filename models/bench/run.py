@@ -55,6 +55,7 @@ class Options:
     out: Path | None = None
     bandwidth_bytes: int = 1 << 30
     command: str = ""
+    save: bool = True  # the figures go to the policy (saved per machine); --no-save: the report only
 
 
 @dataclass
@@ -349,7 +350,9 @@ def bench(profile: MachineProfile, catalog: tuple[Artifact, ...], settings: Sett
                            "tokens_per_s": e["decode_tokens_per_s"], "ttft_s": e["ttft_ms"]["short"] / 1000,
                            "measured_at": report["created"][:10]}
                 for e in entries if e["status"] == "ok" and e.get("decode_tokens_per_s")}
-    if measured:
+    if measured and not opts.save:
+        log("saved", 0.0, "nothing for the model ranking (--no-save): the report only")
+    elif measured:
         where = saved.save(settings, profile, measured, path)
         log("saved", 0.0, f"{len(measured)} measurement(s) for the policy: {where}")
     return path

@@ -174,18 +174,22 @@ def test_before_a_step_the_scheduler_waits_for_callers_to_take_their_tokens_but_
 
     from models.engines.openvino_batching import let_callers_read
 
-    caller = SimpleNamespace(out=queue.Queue(), waiting=False)
+    caller = SimpleNamespace(out=queue.Queue(), waiting=False, taken=0)
     caller.out.put([42])
 
     def take() -> None:  # a caller that takes its tokens a moment later, then waits for the next ones
         time.sleep(0.01)
+        caller.taken = 1  # counted first here, so the scheduler never sees it between the two
         caller.out.get()
+        time.sleep(0.01)  # shows its first text
         caller.waiting = True
 
     threading.Thread(target=take).start()
     assert let_callers_read([caller], limit_s=5.0)  # returned once the caller was back waiting
-    assert caller.out.empty()
-    gone = SimpleNamespace(out=queue.Queue(), waiting=False)  # a caller that never comes back
+    assert caller.out.empty() and caller.waiting
+    busy = SimpleNamespace(out=queue.Queue(), waiting=False, taken=5)  # later tokens: taking them is enough
+    assert let_callers_read([busy], limit_s=5.0)
+    gone = SimpleNamespace(out=queue.Queue(), waiting=False, taken=0)  # a caller that never comes back
     gone.out.put([7])
     began = time.perf_counter()
     assert not let_callers_read([caller, gone], limit_s=0.05)

@@ -134,6 +134,9 @@ def selects_slow_tests(pytest_args: list[str]) -> bool:
     return False
 
 
+OPTIONAL_SETUP = "requirements-bench.txt"  # the chart tools: without them --bench still measures
+
+
 def setup_files(test_args: list[str] | None, bench: bool = False) -> list[str]:
     """The requirements files to install: the app's; for --test the test tools, and the conversion tools
     (PyTorch, about 1.5 GB) only when the run can select the slow tests that build the test model; for
@@ -161,9 +164,14 @@ def ensure_environment(test_args: list[str] | None = None, bench: bool = False) 
         if stamp.exists() and stamp.read_text().strip() == want:
             continue
         print(f"set-up: installing {name} into .venv (only when it changes) ...", flush=True)
-        subprocess.check_call(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(req)]
-        )
+        install = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(req)]
+        if name == OPTIONAL_SETUP:
+            if subprocess.call(install) != 0:  # the report is still written, without its chart
+                print(f"set-up: {name} could not be installed (see pip's message above): the benchmark runs "
+                      "without its chart", flush=True)
+                continue
+        else:
+            subprocess.check_call(install)
         if name == "requirements-convert.txt":
             # optimum-intel may pull a torchvision that breaks every transformers import next to the
             # pinned CPU torch ("operator torchvision::nms does not exist"); text models do not need it.

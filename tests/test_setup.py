@@ -14,7 +14,8 @@ import pytest
 import launch
 from tests.conftest import ROOT
 
-REQUIREMENT_FILES = ("requirements.txt", "requirements-test.txt", "requirements-convert.txt")
+REQUIREMENT_FILES = ("requirements.txt", "requirements-test.txt", "requirements-convert.txt",
+                     "requirements-bench.txt")
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_a_missing_include_changes_the_stamp_too(reqs):
 
 def test_the_test_requirements_do_not_pull_the_conversion_tools():
     files = [p.name for p in launch.requirement_files(ROOT / "requirements-test.txt")]
-    assert files == ["requirements-test.txt", "requirements.txt"]
+    assert files == ["requirements-test.txt", "requirements.txt", "requirements-bench.txt"]  # no convert
 
 
 @pytest.mark.parametrize(("pytest_args", "convert"), [
@@ -118,3 +119,19 @@ def test_ctrl_c_in_the_child_leaves_no_traceback_and_passes_its_exit_code(tmp_pa
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "KeyboardInterrupt" in out  # pytest's own summary of the interrupted run
     assert parent.returncode == pytest.ExitCode.INTERRUPTED  # pytest's code, through both parents
+
+
+def test_the_benchmark_s_chart_tools_failing_to_install_do_not_stop_the_benchmark(tmp_path, monkeypatch, capsys):
+    # Offline, or an index without matplotlib: --bench (and the page's Benchmark tab) measures anyway and the
+    # report says it has no chart; the app's own requirements failing would still stop the set-up.
+    (tmp_path / "requirements.txt").write_text("")
+    (tmp_path / "requirements-bench.txt").write_text("phi3pc-no-such-package-anywhere==0.0.1\n")
+    monkeypatch.setattr(launch, "ROOT", tmp_path)
+    monkeypatch.setattr(launch, "VENV", tmp_path / "venv")
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / ".stamp-requirements.txt.sha256").write_text(
+        launch.requirements_digest(tmp_path / "requirements.txt"))  # the app's are up to date
+    launch.ensure_environment(None, bench=True)
+    out = capsys.readouterr().out
+    assert "requirements-bench.txt could not be installed" in out and "runs without its chart" in out
+    assert not (tmp_path / "venv" / ".stamp-requirements-bench.txt.sha256").exists()  # tried again next time

@@ -295,9 +295,14 @@ class BenchTab:
                 *(self._quick if quick else ())]
 
     def env(self) -> dict[str, str]:
-        from launch import INSIDE_FLAG  # launch.py's own re-exec mark: run here, no set-up step
+        """The app's environment without launch.py's re-exec mark: the child runs launch.py's set-up first, which
+        installs the chart tools (requirements-bench.txt) on a first benchmark, and goes on without them when it
+        cannot (offline: a report without its chart). Up to date, the set-up is a few hash checks."""
+        from launch import INSIDE_FLAG
 
-        return dict(os.environ, **{INSIDE_FLAG: "1", "PHI3PC_HOME": str(self.home), "PYTHONUNBUFFERED": "1"})
+        env = dict(os.environ, **{"PHI3PC_HOME": str(self.home), "PYTHONUNBUFFERED": "1"})
+        env.pop(INSIDE_FLAG, None)
+        return env
 
     def _tidy(self, run: Run) -> None:
         """A run that was stopped or failed leaves nothing: a half report is never the newest one."""

@@ -21,7 +21,8 @@ from pathlib import Path
 from .stats import Sample
 
 HOW_TO_INSTALL = ("pip install llama-cpp-python==0.3.36 into .venv (no wheel on PyPI for most platforms: it "
-                  "builds llama.cpp from source, ~30 minutes on 2 cores; see requirements-bench.txt)")
+                  "builds llama.cpp from source, about 10 minutes on 2 cores; leave AMX out on a VM; see "
+                  "requirements-bench.txt)")
 
 
 def version() -> str | None:

@@ -93,3 +93,31 @@ def phi3_models():
     from tests.phi3_test_model import build
 
     return build(log=lambda msg: print(f"[phi3 test model] {msg}", flush=True))
+
+
+# -- the browser tests' fixtures (tests/browser_page.py has the helpers; a module may define its own `app`) ------
+@pytest.fixture(scope="module")
+def app(embedded_gguf, app_home):
+    """The real app on the embedded model, one per browser test module."""
+    from tests.browser_page import serving
+
+    with serving(app_home) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, one per browser test module."""
+    from tests.browser_page import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def person(browser, app):
+    """Opens a Person (its own browser context) on `app`; all are closed after the test."""
+    from tests.browser_page import people
+
+    with people(browser, app.url) as open_one:
+        yield open_one

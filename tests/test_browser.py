@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
 from tests.browser_page import (
     BOT,
     FRANCE,
@@ -19,31 +17,10 @@ from tests.browser_page import (
     LONG,
     NEEDS_CHROMIUM,
     WATCH_BOT_TEXT,
-    chromium,
-    people,
-    serving,
     shot,
 )
 
 pytestmark = NEEDS_CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def app(embedded_gguf, app_home):
-    with serving(app_home) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def person(browser, app):
-    with people(browser, app.url) as open_one:
-        yield open_one
 
 
 # -- one person chatting ---------------------------------------------------------------------------------

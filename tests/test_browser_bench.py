@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.browser_page import NEEDS_CHROMIUM, chromium, log_in, people, serving, shot, tab_names
+from tests.browser_page import NEEDS_CHROMIUM, log_in, people, serving, shot, tab_names
 
 pytestmark = NEEDS_CHROMIUM
 HOST_PW, GUEST_PW = "host-pw-51c3", "guest-pw-8d2e"
@@ -42,12 +42,6 @@ def env(tmp_path_factory) -> dict:
 def app(home, env):
     with serving(home, env=env) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 def _benches(app) -> list[psutil.Process]:

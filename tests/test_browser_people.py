@@ -5,29 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from tests.browser_page import FRANCE, JAPAN, LAST_BOT, LONG, NEEDS_CHROMIUM, chromium, people, serving
+from tests.browser_page import FRANCE, JAPAN, LAST_BOT, LONG, NEEDS_CHROMIUM, people, serving
 
 pytestmark = NEEDS_CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def app(embedded_gguf, app_home):
-    with serving(app_home) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def person(browser, app):
-    with people(browser, app.url) as open_one:
-        yield open_one
 
 
 def test_two_browser_contexts_keep_separate_chats(person):

@@ -8,7 +8,7 @@ import pytest
 from models.engines import EngineSpec, Sampling, load
 from models.engines.context import Budget, fit_messages
 from models.engines.npu_library import chat_ids, generate_arguments, load_arguments
-from models.engines.onnxruntime_genai import cpu_threads_overlay, luid_option, provider_config
+from models.engines.onnxruntime_genai import cpu_threads_overlay, genai_config, luid_option, provider_config
 from models.engines.openvino_genai import pipeline_config
 from models.errors import EngineLoadError, PromptTooLong
 from models.policy import Availability, Preference, rank
@@ -100,13 +100,15 @@ def test_npu_library_is_refused_here_with_the_reason():
 def test_onnx_runtime_on_the_cpu_gets_a_thread_per_core_unless_the_model_sets_its_own(tmp_path):
     import json
 
-    def folder(session: dict) -> str:
-        (tmp_path / "genai_config.json").write_text(json.dumps({"model": {"decoder": {"session_options": session}}}))
-        return str(tmp_path)
+    def config(session: dict) -> dict:
+        return {"model": {"decoder": {"session_options": session}}}
 
-    written = folder({"log_id": "onnxruntime-genai", "provider_options": []})  # what the model builder writes
+    written = config({"log_id": "onnxruntime-genai", "provider_options": []})  # what the model builder writes
+    (tmp_path / "genai_config.json").write_text(json.dumps(written))
+    assert genai_config(str(tmp_path)) == written
     assert json.loads(cpu_threads_overlay(written, 8)) == {
         "model": {"decoder": {"session_options": {"intra_op_num_threads": 8}}}}
     assert cpu_threads_overlay(written, 1) is None  # one core: nothing to set
-    assert cpu_threads_overlay(folder({"intra_op_num_threads": 3}), 8) is None  # the model's own choice stays
-    assert cpu_threads_overlay(str(tmp_path / "missing"), 8) is None  # the loader names an unreadable config
+    assert cpu_threads_overlay(config({"intra_op_num_threads": 3}), 8) is None  # the model's own choice stays
+    assert genai_config(str(tmp_path / "missing")) == {}  # the loader names an unreadable config
+    assert cpu_threads_overlay({}, 8) is None

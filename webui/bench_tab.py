@@ -4,8 +4,8 @@ progress lines while it runs, Stop, and the newest saved report (its chart and t
 No Gradio here: webui/app.py wires the tab's controls to a `BenchTab` (one per app, made in webui/cli.py,
 closed when the app exits) and turns each `View` into updates; it refuses guests before anything here runs.
 
-The child is launch.py itself, with the app's own Python and `PHI3PC_IN_VENV=1` (as launch.py's re-exec
-into .venv sets it: no set-up step), `--offline`, the app's home (`PHI3PC_HOME`) and a new folder under
+The child is launch.py itself, with the app's own Python, launch.py's set-up first (it adds the chart tools on a
+first benchmark; `BenchTab.env`), `--offline`, the app's home (`PHI3PC_HOME`) and a new folder under
 `<home>/bench/` named as --bench names its own. It runs in a process group of its own, so Stop (and the
 app's exit) ends it with everything it started (the bench runs peak-memory and llama.cpp children). A run
 that is stopped or fails leaves no folder behind, so it is never shown as the newest report.

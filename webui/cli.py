@@ -17,6 +17,7 @@ from pathlib import Path
 
 from capabilities import MachineProfile, ProfileError, load_profile, probe
 from models import converted, store
+from models.bench import saved
 from models.catalog import Artifact, load_catalog
 from models.engines import Sampling, load
 from models.errors import AppError, ArtifactUnavailable
@@ -156,7 +157,7 @@ def _run(args: Namespace) -> int:
     catalog, pref = _catalog_and_pref(args, settings, problems)
     for problem in problems:
         print(f"note: {problem}", file=sys.stderr)
-    measured = _measured(settings, profile)
+    measured = saved.load(settings, profile)  # the speeds --bench measured on this machine
     if args.explain:
         if args.probe_file:
             # Another machine: its cache and network are unknown here. Explain what it would pick
@@ -264,13 +265,6 @@ def _available_now(profile: MachineProfile, recorded: bool) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def _measured(settings: Settings, profile: MachineProfile) -> Measured:
-    """The speeds `--bench` measured on this machine (the profile's: kept per machine), for ranking."""
-    from models.bench import saved
-
-    return saved.load(settings, profile)
-
-
 def _chooser(profile: MachineProfile, settings: Settings, catalog: tuple[Artifact, ...], base: Preference,
              service, running: dict, recorded: bool = False, measured: Callable[[], Measured] = Measured):
     """The page's preference controls: re-rank, and load the new first choice in place of the old engine.
@@ -346,7 +340,7 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     service = ChatService(loaded.engine, max_queue=args.max_queue)
     running = {"loaded": loaded}
     chooser = _chooser(profile, settings, catalog, pref, service, running, recorded=bool(args.probe_file),
-                       measured=lambda: _measured(settings, profile))  # read anew: a --bench run since counts
+                       measured=lambda: saved.load(settings, profile))  # read anew: a --bench run since counts
     addresses = (lan_addresses() if host in ("0.0.0.0", "::") else [host]) if access.lan else []
     network_urls = [f"http://{a}:{port}" for a in addresses]
     info = replace(page_info(profile, loaded), join_url=network_urls[0] if network_urls else "")

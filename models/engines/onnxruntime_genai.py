@@ -63,16 +63,24 @@ def luid_option(luid: str) -> str:
     return f"{high}:{low}"
 
 
-def cpu_threads_overlay(model_folder: str, cores: int) -> str | None:
+def genai_config(model_folder: str) -> dict:
+    """The model's genai_config.json, or {} when it cannot be read (og.Config then says why in its own words)."""
+    try:
+        config = json.loads((Path(model_folder) / "genai_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def cpu_threads_overlay(config: dict, cores: int) -> str | None:
     """The session options the CPU gets: one intra-op thread per core, unless the model's genai_config sets its
     own. The model builder writes none, and ONNX Runtime GenAI then ran one thread here: measured on 2 cores (idle,
     test model INT4, `python -m models.bench.tune --part onnx`): 95 -> 191 tokens/s, first token 113 -> 62 ms, the
-    same greedy text. A JSON overlay for `og.Config.overlay`, or None."""
+    same greedy text. A JSON overlay for `og.Config.overlay`, or None. Pure."""
     try:
-        config = json.loads((Path(model_folder) / "genai_config.json").read_text(encoding="utf-8"))
         session = config["model"]["decoder"].get("session_options", {})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # the loader reports an unreadable config in its own words
+    except (KeyError, TypeError, AttributeError):
+        return None
     if "intra_op_num_threads" in session or cores < 2:
         return None
     return json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": cores}}}})
@@ -95,9 +103,10 @@ class OnnxRuntimeGenAIEngine(Engine):
         self._og = og
         provider, options = provider_config(spec.device)
         try:
+            own = genai_config(spec.path)
             config = og.Config(spec.path)
             config.clear_providers()
-            threads = cpu_threads_overlay(spec.path, _cores()) if provider is None else None
+            threads = cpu_threads_overlay(own, _cores()) if provider is None else None
             if threads:
                 config.overlay(threads)
             if provider:
@@ -106,7 +115,7 @@ class OnnxRuntimeGenAIEngine(Engine):
                     config.set_provider_option(provider, key, value)
             self._model = og.Model(config)
             self._tokenizer = og.Tokenizer(self._model)
-            self._window = _native_window(spec.path)
+            self._window = _native_window(own)
             self._warm_up()
         except Exception as err:  # noqa: BLE001 - og raises RuntimeError for every load problem
             words = engine_words(err)
@@ -194,9 +203,9 @@ class OnnxRuntimeGenAIEngine(Engine):
         self._model = None
 
 
-def _native_window(path: str) -> int | None:
+def _native_window(config: dict) -> int | None:
     """The model's own window (genai_config.json `model.context_length`): max_length may not exceed it."""
     try:
-        return int(json.loads((Path(path) / "genai_config.json").read_text())["model"]["context_length"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(config["model"]["context_length"])
+    except (KeyError, TypeError, ValueError):
         return None

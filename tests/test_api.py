@@ -12,6 +12,7 @@ import httpx
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
+from tests.json_prefix import json_prefix
 from tests.live_app import start_app
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
@@ -329,9 +330,19 @@ def test_the_openai_clients_parse_with_a_pydantic_model_gets_a_parsed_object(cli
 
 
 def test_response_format_json_object_and_text(client):
-    out = client.chat.completions.create(model="", messages=_city_ask("Tokyo"), temperature=0, max_tokens=64,
-                                         response_format={"type": "json_object"})
-    assert out.choices[0].finish_reason == "stop" and isinstance(json.loads(out.choices[0].message.content), dict)
+    """An answer that ended parses; one cut at max_tokens is the start of JSON (on some CPUs the greedy answer
+    falls into a whitespace loop the grammar allows, or nests objects: issue 20), never text outside JSON."""
+    ended = 0
+    for city in ("Tokyo", "Paris", "Rome"):
+        out = client.chat.completions.create(model="", messages=_city_ask(city), temperature=0, max_tokens=64,
+                                             response_format={"type": "json_object"})
+        content, finish = out.choices[0].message.content, out.choices[0].finish_reason
+        if finish == "stop":
+            ended += 1
+            assert isinstance(json.loads(content), dict), content
+        else:
+            assert finish == "length" and json_prefix(content), content  # cut, never text outside JSON
+    assert ended >= 2
     text = client.chat.completions.create(model="", messages=FRANCE, temperature=0, response_format={"type": "text"})
     assert "Paris" in text.choices[0].message.content
 

@@ -23,6 +23,7 @@ from models.engines import EngineSpec, JsonSchema, ReplyStats, ResponseFormatErr
 from models.engines.assisted import Assistance, assistance, json_problem, logits_width, vocabulary_size
 from models.engines.openvino_genai import generation_config
 from tests.conftest import ROOT
+from tests.near_tie import TIE_LOGITS, parting
 from tests.test_structured_output import CITY, PLACES, valid_city
 from tests.test_structured_output import ask as ask_city
 
@@ -126,21 +127,45 @@ def lookup_pair(request, embedded_gguf, app_home):
     plain.close()
 
 
-def test_prompt_lookup_answers_a_rewrite_exactly_as_without_it_in_fewer_steps(lookup_pair):
+def test_prompt_lookup_answers_a_rewrite_as_without_it_until_a_near_tie_in_fewer_steps(lookup_pair, phi3_models):
+    """Verifying several tokens in one pass rounds differently from one at a time: on an Intel Xeon the answers
+    here are the same, on an AMD EPYC one of the three parted near its end ("...in the fields." against "...in
+    the fields while their parents worked."). What holds on every CPU: the same tokens until the first
+    near-tie, where both tokens are within a logit of the top one (tests/near_tie.py)."""
     plain, looked = lookup_pair
+    same = 0
     for messages in REWRITES:
         alone = plain.stream(messages, Sampling(max_new_tokens=80))
         helped = looked.stream(messages, Sampling(max_new_tokens=80))
-        assert helped.text() == alone.text(), (messages, alone.text(), helped.text())
+        parted = parting(phi3_models.hf, plain.prompt_text(messages), alone.text(), helped.text())
         assert alone.stats.tokens_per_step is None and not alone.notices
-        assert helped.stats.generated_tokens == alone.stats.generated_tokens
         print(f"{helped.stats.tokens_per_step:.2f} tokens per step, {helped.stats.tokens_per_s:.0f} vs "
-              f"{alone.stats.tokens_per_s:.0f} tokens/s:", helped.text()[:60])
+              f"{alone.stats.tokens_per_s:.0f} tokens/s, parted: {parted}:", helped.text()[:60])
+        if parted is None:
+            same += 1
+            assert helped.stats.generated_tokens == alone.stats.generated_tokens
+        else:
+            assert parted.near_tie, (parted, alone.text(), helped.text())
+    assert same >= 1, "prompt lookup parted from the model's own answer on every rewrite"
     first = looked.stream(REWRITES[0], Sampling(max_new_tokens=80))
     first.text()
     assert first.stats.tokens_per_step > 1.5  # repeating the prompt: several tokens are accepted per step
     assert first.notices == [f"prompt lookup: {first.stats.tokens_per_step:.1f} tokens per step"]
     assert first.stats.draft_acceptance is None  # OpenVINO GenAI reports none for prompt lookup
+
+
+def test_a_parting_at_a_clear_choice_is_no_near_tie(engine, phi3_models):
+    """The near-tie measure itself, on this machine's own answer: the same text is no parting; a token the model
+    would never pick there is far below the top; a parting where the answer ends is measured against its end."""
+    messages = REWRITES[1]
+    text = engine.stream(messages, Sampling(max_new_tokens=40)).text()
+    prompt = engine.prompt_text(messages)
+    assert parting(phi3_models.hf, prompt, text, text) is None
+    words = text.split(" ")
+    forced = parting(phi3_models.hf, prompt, text, " ".join(words[:3] + ["zebra"] + words[4:]))
+    assert forced is not None and not forced.near_tie and forced.gaps[0] < 0.5 < TIE_LOGITS < forced.gaps[1]
+    cut = parting(phi3_models.hf, prompt, text, " ".join(words[:3]))
+    assert cut is not None and cut.gaps[0] < 0.5
 
 
 def test_prompt_lookup_keeps_stop_strings_sampling_and_json(lookup_pair):

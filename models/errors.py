@@ -49,7 +49,31 @@ class PromptTooLong(AppError, ValueError):
 
 
 class InvalidSampling(AppError, ValueError):
-    """A sampling setting is out of range (temperature, top_p, max_new_tokens, seed, stop)."""
+    """A sampling setting is out of range (temperature, top_p, max_new_tokens, seed, stop); `param` names it."""
+
+    param: str | None = None
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        if param is not None:
+            self.param = param
+
+
+class InvalidText(AppError, ValueError):
+    """Text that is not valid Unicode (a lone surrogate, which no engine can encode). `param` names the field."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
+def check_text(name: str, value: str, param: str) -> None:
+    """Raise InvalidText when `value` cannot be written as UTF-8 (JSON's \\ud83d without its pair, say)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidText(f"{name} is not valid Unicode text: a lone surrogate ({value[err.start]!r}) at character "
+                          f"{err.start}; send text encoded as UTF-8", param) from None
 
 
 class StorageError(AppError, OSError):

@@ -12,7 +12,7 @@ import pytest
 
 from models.engines import EngineSpec, Sampling, load
 from models.engines.base import StopFilter, pushed
-from models.errors import EngineError, InvalidSampling
+from models.errors import EngineError, InvalidSampling, InvalidText
 from tests.test_engines import engine_params, open_engine
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -28,6 +28,26 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def test_bad_sampling_values_are_refused_at_the_boundary_naming_the_field(field, value):
     with pytest.raises(InvalidSampling, match=field):
         Sampling(**{field: value})
+
+
+def test_values_the_engines_cannot_take_are_refused_naming_the_field_and_tiny_temperatures_are_greedy():
+    with pytest.raises(InvalidSampling, match="32-bit floats") as caught:
+        Sampling(top_p=1e-320)  # positive, but 0 as a 32-bit float
+    assert caught.value.param == "top_p"
+    assert Sampling(top_p=1e-30).top_p == 1e-30 and Sampling(temperature=1e-300).greedy
+    with pytest.raises(InvalidText, match="lone surrogate") as caught:
+        Sampling(stop=("ok", "\udc00"))
+    assert caught.value.param == "stop"
+
+
+def test_text_that_is_not_valid_unicode_never_reaches_the_engine(engine):
+    for messages in ([{"role": "user", "content": "\ud83d hi"}],
+                     [{"role": "system", "content": "be \udfff kind"}, *QUESTION]):
+        with pytest.raises(InvalidText, match="not valid Unicode text: a lone surrogate") as caught:
+            engine.stream(messages, Sampling(max_new_tokens=8)).text()
+        assert caught.value.param == "messages" and isinstance(caught.value, ValueError)
+    assert "Paris" in engine.stream(QUESTION, Sampling(max_new_tokens=32)).text()
+    assert engine.stream([{"role": "user", "content": "\U0001F600 Say hi"}], Sampling(max_new_tokens=4)).text()
 
 
 def test_sampled_answers_differ_unless_a_seed_is_given(engine):

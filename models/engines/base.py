@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import AppError, EngineError, InvalidSampling
+from ..errors import AppError, EngineError, InvalidSampling, check_text
 from .context import Budget, Message, fit_messages
 
 MAX_SEED = 2**31 - 1  # ONNX Runtime GenAI takes a signed 32-bit seed; OpenVINO GenAI a size_t
@@ -36,19 +36,26 @@ MAX_STOP_STRINGS = 16
 MAX_SCHEMA_CHARS = 100_000
 
 
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal 32-bit float
+GREEDY_BELOW = 1e-5  # a temperature this small picks the top token anyway (and would overflow 32-bit logits)
+
+
 def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidSampling(f"{name} must be a number, got {value!r}")
+        raise InvalidSampling(f"{name} must be a number, got {value!r}", name)
     if value < low or value > high or (low_open and value == low):
         bound = f"{'more than' if low_open else 'at least'} {low:g} and at most {high:g}"
-        raise InvalidSampling(f"{name} must be {bound}, got {value!r}")
+        raise InvalidSampling(f"{name} must be {bound}, got {value!r}", name)
+    if low_open and value - low < FLOAT32_TINY:  # the engines compute in 32-bit floats: it would be 0 there
+        raise InvalidSampling(f"{name} must be at least {low + FLOAT32_TINY:.3g} (the engines use 32-bit floats), "
+                              f"got {value!r}", name)
 
 
 def _integer(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSampling(f"{name} must be a whole number, got {value!r}")
+        raise InvalidSampling(f"{name} must be a whole number, got {value!r}", name)
     if not low <= value <= high:
-        raise InvalidSampling(f"{name} must be between {low} and {high}, got {value}")
+        raise InvalidSampling(f"{name} must be between {low} and {high}, got {value}", name)
 
 
 class ResponseFormatError(InvalidSampling):
@@ -121,13 +128,15 @@ class Sampling:
             raise InvalidSampling(f"stop must be a list of strings, got {self.stop!r}")
         if len(self.stop) > MAX_STOP_STRINGS or not all(isinstance(s, str) and s for s in self.stop):
             raise InvalidSampling(f"stop takes up to {MAX_STOP_STRINGS} non-empty strings, got {list(self.stop)!r}")
+        for text in self.stop:
+            check_text("a stop string", text, "stop")
         object.__setattr__(self, "stop", tuple(self.stop))
         if self.response_format is not None and not isinstance(self.response_format, JsonSchema):
             raise ResponseFormatError(f"response_format must be a JsonSchema, got {self.response_format!r:.80}")
 
     @property
     def greedy(self) -> bool:
-        return self.temperature <= 0
+        return self.temperature < GREEDY_BELOW
 
 
 @dataclass(frozen=True)
@@ -322,6 +331,8 @@ class Engine(ABC):
         return Budget(self.spec.context_length)
 
     def stream(self, messages: list[Message], sampling: Sampling = Sampling()) -> Reply:
+        for m in messages:  # before the engine: its tokenizer and chat history raise on such text
+            check_text(f"a {m['role']} message", str(m["content"]), "messages")
         reply = Reply(iter(()))
         reply._deltas = self._serialised(sanitize(messages), sampling, reply)
         return reply

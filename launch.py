@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860, help="port; the next free one is used if taken")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     serve.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
-                       help="the largest API request body accepted (default 1000000; larger: HTTP 413)")
+                       help="the largest request body accepted, page and API (default 1000000; larger: HTTP 413)")
     serve.add_argument("--parallel", type=int, default=None, metavar="N",
                        help="answers generated together (continuous batching; default 4 on a CPU or GPU, 1 on an NPU)")
     serve.add_argument("--max-queue", type=_queue_places, default=16, metavar="N",

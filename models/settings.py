@@ -48,3 +48,20 @@ def load_settings(offline: bool = False, home: str | os.PathLike | None = None,
         draft=draft,
         prompt_lookup=prompt_lookup,
     )
+
+
+def home_problem(home: Path) -> str:
+    """Why the app's home cannot be used at all (a file in the way, a folder that cannot be made), in one line;
+    "" when it can. A home that exists but is read-only still runs what is cached there (start-up says so)."""
+    for part in [home, *home.parents]:
+        if part.exists():
+            if not part.is_dir():
+                return (f"the app's home {home} cannot be used: {part} is a file, not a folder. Set PHI3PC_HOME to "
+                        "a folder you can write (the default is ~/.cache/phi3-aipc)")
+            break
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return (f"the app's home {home} cannot be made ({err.strerror or err}). Set PHI3PC_HOME to a folder you "
+                "can write (the default is ~/.cache/phi3-aipc)")
+    return ""

@@ -120,3 +120,20 @@ def test_a_full_disk_while_writing_the_compiled_model_cache_still_answers(embedd
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "Paris" in done.stdout
     assert "could not write its compiled-model cache" in done.stderr
+
+
+def test_an_app_home_behind_a_file_is_one_line_naming_the_folder(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    for home in (blocker, blocker / "phi3"):
+        done = run_launch("--offline", "--ask", "hi", env={"PHI3PC_HOME": str(home)})
+        line = one_line_error(done)
+        assert done.returncode == 1 and f"{blocker} is a file, not a folder" in line and "PHI3PC_HOME" in line, line
+        assert "not cached" not in done.stderr and "probe" not in done.stdout  # said before anything else
+
+
+@needs_root
+def test_an_app_home_that_cannot_be_made_is_one_line(tmp_path):
+    with tmpfs(tmp_path / "ro", "1m", readonly=True) as where:
+        line = one_line_error(run_launch("--offline", "--ask", "hi", env={"PHI3PC_HOME": str(where / "home")}))
+    assert "cannot be made (Read-only file system)" in line and str(where / "home") in line, line

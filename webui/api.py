@@ -19,16 +19,17 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.engines import JsonSchema, Reply, Sampling
 from models.errors import AppError, PromptTooLong
 
+from .asgi import replay
 from .chat import ChatService, Event, QueueFull
 
 OWNED_BY = "phi3-aipc"
-DEFAULT_MAX_BODY = 1_000_000  # bytes: a chat request is text; 1 MB is about 250,000 tokens
+DEFAULT_MAX_BODY = 1_000_000  # bytes, every route: text of about 250,000 tokens, more than the longest window (128K)
 
 
 class TextPart(BaseModel):
@@ -339,35 +340,34 @@ def install_error_handlers(app) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a /v1 request body over `max_bytes` is answered 413 (in OpenAI's shape) before it
-    is read into memory; the declared Content-Length is checked first, then the bytes as they arrive."""
+    """ASGI middleware: a request body over `max_bytes`, on any route (the API's and the page's), is answered
+    413 before it is read into memory: the declared Content-Length is checked first, then the bytes as they
+    arrive. Under /v1 the answer is in OpenAI's shape, elsewhere one line of text."""
 
     def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY):
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = ApiError(413, f"the request body is larger than {self.max_bytes} bytes", code="request_too_large")
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await JSONResponse(too_large.body(), status_code=413)(scope, receive, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+            return await self._too_large(scope)(scope, receive, send)
+        chunks, seen = [], 0
+        while True:  # read whole here (at most max_bytes), so no route's own parser ever meets an endless body
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                return await self._too_large(scope)(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, replay(b"".join(chunks), receive), send)
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await JSONResponse(too_large.body(), status_code=413)(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+    def _too_large(self, scope):
+        message = f"the request body is larger than {self.max_bytes} bytes (--max-request-bytes)"
+        if scope["path"] == "/v1" or scope["path"].startswith("/v1/"):
+            return JSONResponse(ApiError(413, message, code="request_too_large").body(), status_code=413)
+        return PlainTextResponse(f"Request body too large: {message}\n", status_code=413)

@@ -22,7 +22,7 @@ from models.catalog import Artifact, load_catalog
 from models.engines import Sampling, load
 from models.errors import AppError, ArtifactUnavailable
 from models.policy import Availability, Candidate, Measured, Preference, rank, required_bytes
-from models.settings import Settings, load_settings
+from models.settings import Settings, home_problem, load_settings
 from models.startup import Loaded, availability, local_artifact, spec_for, start
 
 from . import views
@@ -149,10 +149,13 @@ def _run(args: Namespace) -> int:
         except CredentialsError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    profile = _profile(args)
     parallel = args.parallel if args.parallel is not None else (1 if args.ask is not None else None)
     settings = load_settings(offline=args.offline, parallel=parallel, draft=getattr(args, "draft", ""),
                              prompt_lookup=getattr(args, "prompt_lookup", False))
+    unusable = home_problem(settings.home)
+    if unusable:
+        raise AppError(unusable)
+    profile = _profile(args)
     problems: list[str] = []
     catalog, pref = _catalog_and_pref(args, settings, problems)
     for problem in problems:
@@ -354,11 +357,13 @@ def _serve(args: Namespace, profile: MachineProfile, loaded: Loaded, settings: S
     routers = [api.router(service, lambda: running["loaded"].artifact.id, other_models,
                           dependencies=[Depends(access.api_dependency)], default_max_tokens=args.max_new_tokens)]
     sessions = GradioSessions()
-    # The last one added runs first: the guard refuses before a body is read.
-    # Then each Gradio session id is bound to the browser that first used it (webui/sessions.py).
-    middleware = [(SessionBinding, {}), (api.BodyLimit, {"max_bytes": args.max_request_bytes}),
+    # The last one added runs first: one size limit for every body (nothing reads more, the guard's own login
+    # form included); then the guard; then each Gradio session id and answer is bound to the browser that
+    # started it (webui/sessions.py).
+    middleware = [(SessionBinding, {"handlers": lambda: set(blocks.fns)}),
                   (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
-                           "sessions": sessions})]
+                           "sessions": sessions}),
+                  (api.BodyLimit, {"max_bytes": args.max_request_bytes})]
     try:
         web = web_app(blocks, routers=routers, middleware=middleware, auth=access.check if access.lan else None,
                       **launch_kwargs())

@@ -124,8 +124,10 @@ def start(app, host: str, port: int) -> Running:
         sock.close()
         raise
     sock.listen(128)
+    from .slow_clients import TimedH11Protocol
+
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, http=TimedH11Protocol))
     server.install_signal_handlers = lambda: None  # the app's own handlers stay in charge (Ctrl-C, SIGTERM)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="web-server", daemon=True)
     thread.start()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from models.engines.base import Engine, EngineSpec, Reply, ReplyStats, Sampling
+from models.engines.base import Engine, EngineSpec, Reply, ReplyStats
+from models.engines.sampling import Sampling
 from models.errors import PromptTooLong
 from webui.chat import ChatService, Conversation, Turn
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from models.engines import Sampling
-from models.engines.base import MAX_SEED, JsonSchema
+from models.engines.sampling import MAX_SEED, JsonSchema
 from models.errors import AppError
 
 from . import render

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Engine, EngineSpec, JsonSchema, Message, Reply, ReplyStats, ResponseFormatError, Sampling
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats
+from .sampling import JsonSchema, ResponseFormatError, Sampling
 
 
 def load(spec: EngineSpec) -> Engine:

@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, finish_reason, pushed
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, finish_reason, pushed
+from .sampling import Sampling
 
 DTYPES = ("int4", "int8", "float16")
 

@@ -16,18 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import (
-    Engine,
-    EngineSpec,
-    Message,
-    Reply,
-    ReplyStats,
-    ResponseFormatError,
-    Sampling,
-    StopFilter,
-    engine_words,
-    finish_reason,
-)
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
+from .sampling import ResponseFormatError, Sampling
 from .context import Budget
 
 # ONNX Runtime GenAI normalises provider names ("dml" -> "DML") when a provider is appended, but

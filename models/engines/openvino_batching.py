@@ -37,7 +37,8 @@ from pathlib import Path
 
 from ..errors import EngineLoadError
 from .assisted import assistance, settle_json, structured_output_with
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, Sampling, StopFilter, engine_words, finish_reason
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
+from .sampling import Sampling
 from .openvino_genai import (
     PROBE,
     _available_devices,

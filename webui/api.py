@@ -310,8 +310,10 @@ async def _sse(events: Iterator[Event], first: Event | None, completion_id: str,
             if event is done:
                 break
         yield b"data: [DONE]\n\n"
-    finally:
-        await anyio.to_thread.run_sync(events.close)
+    finally:  # shielded: a client gone mid-stream cancels this generator, and the close must still run (it ends
+        # the caller's turn in the queue; skipped, the turn was held until the garbage collector found it)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(events.close)
 
 
 def install_error_handlers(app) -> None:

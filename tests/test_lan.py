@@ -225,6 +225,9 @@ def test_in_a_browser_a_guest_sees_the_chat_only_and_the_host_the_machine_and_th
                 pg.wait_for_function("() => [...document.querySelectorAll('#chatbot [data-testid=\"bot\"]')]"
                                      ".some(e => e.innerText.includes('tokens/s'))", timeout=60_000)
                 assert not failed, failed
+                if user == "guest":  # Log out (a POST from the page) brings back the login form
+                    pg.click("#logout")
+                    pg.wait_for_selector("input[type=password]", timeout=20_000)
                 ctx.close()
         finally:
             browser.close()

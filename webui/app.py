@@ -125,8 +125,9 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
                     seed = gr.Number(value=_seed(defaults), label="Seed (-1: a new one for every answer)",
                                      precision=0, minimum=-1, maximum=MAX_SEED, elem_id="seed")
                 with gr.Row():
-                    json_on = gr.Checkbox(False, label="JSON answer (always parses)", elem_id="json-on",
-                                          info="the engine holds the answer to JSON while it is written")
+                    json_on = gr.Checkbox(False, label="JSON answer", elem_id="json-on",
+                                          info="the engine holds the answer to JSON while it is written: one "
+                                               "that ends always parses")
                     schema = gr.Code("", language="json", label="JSON schema (empty: any JSON object)",
                                      elem_id="json-schema", lines=3)
                 reset = gr.Button("Reset to the model's defaults", size="sm", elem_id="reset")
@@ -141,6 +142,9 @@ def build_app(service: ChatService, info: PageInfo, chooser: Chooser | None = No
 
                 with gr.Accordion("Join from a phone", open=False):
                     gr.HTML(f"<div id='join'>{qr_svg(info.join_url)}<p>{info.join_url}</p></div>")
+            if access.lan:  # a same-site POST ends this browser's login only (webui/security.py)
+                gr.Button("Log out", size="sm", elem_id="logout").click(
+                    None, js="() => fetch('/logout', {method: 'POST'}).then(() => location.reload())")
         machine_html = render.machine_card(info.machine_rows)
         devices_html = render.device_cards(info.device_rows, info.running, info.running_device)
         with gr.Tab("This PC", visible=not guarded) as pc_tab:

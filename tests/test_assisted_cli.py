@@ -7,8 +7,14 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT, app_env
+from tests.near_tie import same_until_near_tie
 
 REWRITE = "Rewrite this sentence in plain words: The quick brown fox jumps over the lazy dog."
+
+
+def answer(done: subprocess.CompletedProcess) -> str:
+    """--ask prints the answer, then its figures after a line starting "-- "."""
+    return done.stdout.split("\n-- ")[0]
 
 
 def ask(*args: str, home) -> subprocess.CompletedProcess:
@@ -16,13 +22,13 @@ def ask(*args: str, home) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=app_env(home), timeout=300, cwd=ROOT)
 
 
-def test_prompt_lookup_reaches_the_engine(embedded_gguf, app_home):
+def test_prompt_lookup_reaches_the_engine(embedded_gguf, app_home, phi3_models):
     done = ask("--ask", REWRITE, "--prompt-lookup", "--max-new-tokens", "48", home=app_home)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "note: prompt lookup:" in done.stdout and "tokens per step" in done.stdout  # under the answer
     plain = ask("--ask", REWRITE, "--max-new-tokens", "48", home=app_home)
     assert "prompt lookup" not in plain.stdout
-    assert done.stdout.split("\n-- ")[0] == plain.stdout.split("\n-- ")[0]  # greedy: the same answer
+    same_until_near_tie(phi3_models.hf, [{"role": "user", "content": REWRITE}], answer(plain), answer(done))
 
 
 def test_the_default_draft_is_silent_without_a_paired_one_and_always_says_so(embedded_gguf, app_home):
@@ -46,4 +52,6 @@ def test_a_draft_folder_runs_speculative_decoding_with_the_same_answer(phi3_mode
     assert "note: JSON answers are refused while speculative decoding (draft: openvino-int4) runs" in done.stderr
     plain = ask("--ask", "What is the capital of France?", "--model", str(target), "--max-new-tokens", "32",
                 home=app_home)
-    assert "Paris" in done.stdout and done.stdout.split("\n-- ")[0] == plain.stdout.split("\n-- ")[0]
+    assert "Paris" in done.stdout
+    same_until_near_tie(phi3_models.hf, [{"role": "user", "content": "What is the capital of France?"}],
+                        answer(plain), answer(done))

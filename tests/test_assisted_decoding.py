@@ -23,7 +23,7 @@ from models.engines import EngineSpec, JsonSchema, ReplyStats, ResponseFormatErr
 from models.engines.assisted import Assistance, assistance, json_problem, logits_width, vocabulary_size
 from models.engines.openvino_genai import generation_config
 from tests.conftest import ROOT
-from tests.near_tie import TIE_LOGITS, parting
+from tests.near_tie import TIE_LOGITS, parting, same_until_near_tie
 from tests.test_structured_output import CITY, PLACES, valid_city
 from tests.test_structured_output import ask as ask_city
 
@@ -137,15 +137,13 @@ def test_prompt_lookup_answers_a_rewrite_as_without_it_until_a_near_tie_in_fewer
     for messages in REWRITES:
         alone = plain.stream(messages, Sampling(max_new_tokens=80))
         helped = looked.stream(messages, Sampling(max_new_tokens=80))
-        parted = parting(phi3_models.hf, plain.prompt_text(messages), alone.text(), helped.text())
+        parted = same_until_near_tie(phi3_models.hf, messages, alone.text(), helped.text())
         assert alone.stats.tokens_per_step is None and not alone.notices
         print(f"{helped.stats.tokens_per_step:.2f} tokens per step, {helped.stats.tokens_per_s:.0f} vs "
               f"{alone.stats.tokens_per_s:.0f} tokens/s, parted: {parted}:", helped.text()[:60])
         if parted is None:
             same += 1
             assert helped.stats.generated_tokens == alone.stats.generated_tokens
-        else:
-            assert parted.near_tie, (parted, alone.text(), helped.text())
     assert same >= 1, "prompt lookup parted from the model's own answer on every rewrite"
     first = looked.stream(REWRITES[0], Sampling(max_new_tokens=80))
     first.text()
@@ -159,19 +157,32 @@ def test_a_parting_at_a_clear_choice_is_no_near_tie(engine, phi3_models):
     would never pick there is far below the top; a parting where the answer ends is measured against its end."""
     messages = REWRITES[1]
     text = engine.stream(messages, Sampling(max_new_tokens=40)).text()
-    prompt = engine.prompt_text(messages)
-    assert parting(phi3_models.hf, prompt, text, text) is None
+    assert parting(phi3_models.hf, messages, text, text) is None
     words = text.split(" ")
-    forced = parting(phi3_models.hf, prompt, text, " ".join(words[:3] + ["zebra"] + words[4:]))
+    forced = parting(phi3_models.hf, messages, text, " ".join(words[:3] + ["zebra"] + words[4:]))
     assert forced is not None and not forced.near_tie and forced.gaps[0] < 0.5 < TIE_LOGITS < forced.gaps[1]
-    cut = parting(phi3_models.hf, prompt, text, " ".join(words[:3]))
+    cut = parting(phi3_models.hf, messages, text, " ".join(words[:3]))
     assert cut is not None and cut.gaps[0] < 0.5
 
 
-def test_prompt_lookup_keeps_stop_strings_sampling_and_json(lookup_pair):
+def test_the_parting_recorded_on_an_amd_epyc_is_a_near_tie_and_a_wrong_word_is_not(engine, phi3_models):
+    """Recorded on an AMD EPYC: one token at a time answered "...in the fields while their parents worked.", prompt
+    lookup "...in the fields." (0.42 logits apart in fp32); a word the model would not write fails the check."""
+    text = engine.stream(REWRITES[0], Sampling(max_new_tokens=80)).text()
+    head = text[:text.index("in the fields") + len("in the fields")]
+    parted = same_until_near_tie(phi3_models.hf, REWRITES[0], head + " while their parents worked.", head + ".")
+    assert parted is not None and parted.near_tie
+    with pytest.raises(AssertionError):
+        same_until_near_tie(phi3_models.hf, REWRITES[0], head + ".", head + " zebra")
+    assert same_until_near_tie(phi3_models.hf, REWRITES[0], text, head, prefix=True) is None  # cut by a stop string
+
+
+def test_prompt_lookup_keeps_stop_strings_sampling_and_json(lookup_pair, phi3_models):
     plain, looked = lookup_pair
     cut = looked.stream(REWRITES[0], Sampling(max_new_tokens=80, stop=("lazy",))).text()
-    assert "lazy" not in cut and plain.stream(REWRITES[0], Sampling(max_new_tokens=80)).text().startswith(cut)
+    full = plain.stream(REWRITES[0], Sampling(max_new_tokens=80)).text()
+    assert "lazy" not in cut and "lazy" in full
+    same_until_near_tie(phi3_models.hf, REWRITES[0], full, cut, prefix=True)
     sampled = Sampling(max_new_tokens=24, temperature=0.8, seed=5)
     assert looked.stream(QUESTIONS[0], sampled).text() == looked.stream(QUESTIONS[0], sampled).text()
     schema = JsonSchema.of({"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}},
@@ -220,13 +231,15 @@ def with_draft(request, phi3_models, app_home):
 _exact: dict[str, float] = {}  # prompt -> the draft's acceptance LLMPipeline reported, for the batching engine's bound
 
 
-def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_draft):
+def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_draft, phi3_models):
+    """The same tokens as the target alone until a near-tie (tests/near_tie.py): a draft verifies several tokens
+    in one pass, which rounds differently on some CPUs' kernels."""
     for messages in QUESTIONS + REWRITES[:1]:
         alone = target_alone.stream(messages, Sampling(max_new_tokens=64))
         helped = with_draft.stream(messages, Sampling(max_new_tokens=64))
-        assert helped.text() == alone.text(), (messages, alone.text(), helped.text())
+        parted = same_until_near_tie(phi3_models.hf, messages, alone.text(), helped.text())
         stats = helped.stats
-        assert stats.generated_tokens == alone.stats.generated_tokens and stats.tokens_per_step > 1
+        assert stats.tokens_per_step > 1 and (parted or stats.generated_tokens == alone.stats.generated_tokens)
         print(type(with_draft).__name__, f"{stats.tokens_per_step:.2f} tokens per step, acceptance "
               f"{stats.draft_acceptance}, {stats.tokens_per_s:.1f} vs {alone.stats.tokens_per_s:.1f} tokens/s")
         assert helped.notices and helped.notices[-1].startswith("speculative decoding (draft: INT4 test model): ")
@@ -234,22 +247,24 @@ def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_dr
         if with_draft.max_parallel == 1:  # LLMPipeline reports the draft's acceptance (SDPerModelsPerfMetrics)
             assert 0 < stats.draft_acceptance <= 1 and f"{stats.draft_acceptance:.0%} of the draft's" in \
                 helped.notices[-1]
-            _exact[key] = stats.draft_acceptance
+            if not parted:
+                _exact[key] = stats.draft_acceptance
         else:  # the step API's handles do not: a lower bound from tokens and steps, never above the real figure
             assert stats.draft_acceptance is None and ", at least " in helped.notices[-1]
             bound = with_draft.assist.accepted_at_least(stats.generated_tokens,
                                                         round(stats.generated_tokens / stats.tokens_per_step))
             print(f"at least {bound:.3f}, LLMPipeline's figure {_exact.get(key)}")
             assert 0 < bound <= 1
-            if key in _exact:  # the same greedy answer, the same draft and num_assistant_tokens
+            if key in _exact and not parted:  # the same greedy answer, the same draft and num_assistant_tokens
                 assert bound <= _exact[key] + 1e-6
 
 
-def test_a_draft_keeps_stop_cancel_and_concurrent_answers_and_refuses_json(target_alone, with_draft):
+def test_a_draft_keeps_stop_cancel_and_concurrent_answers_and_refuses_json(target_alone, with_draft, phi3_models):
     full = target_alone.stream(QUESTIONS[1], Sampling(max_new_tokens=32)).text()
     assert "Paris" in full
     cut = with_draft.stream(QUESTIONS[1], Sampling(max_new_tokens=32, stop=("Paris",))).text()
-    assert "Paris" not in cut and full.startswith(cut.rstrip())
+    assert "Paris" not in cut
+    same_until_near_tie(phi3_models.hf, QUESTIONS[1], full, cut, prefix=True)
     long = with_draft.stream(QUESTIONS[0], Sampling(max_new_tokens=400))
     for i, _ in enumerate(long):
         if i == 3:
@@ -326,20 +341,20 @@ def padded_with_draft(request, padded, app_home):
     eng.close()
 
 
-def test_the_padded_copy_answers_as_the_test_model(target_alone, padded_alone):
-    for messages in QUESTIONS[1:]:
-        assert padded_alone.stream(messages, Sampling(max_new_tokens=48)).text() == \
-            target_alone.stream(messages, Sampling(max_new_tokens=48)).text()
+def test_the_padded_copy_answers_as_the_test_model(target_alone, padded_alone, phi3_models):
+    for messages in QUESTIONS[1:]:  # another IR (a wider output): the same until a near-tie
+        same_until_near_tie(phi3_models.hf, messages, target_alone.stream(messages, Sampling(max_new_tokens=48)).text(),
+                            padded_alone.stream(messages, Sampling(max_new_tokens=48)).text())
 
 
-def test_json_answers_with_the_draft_parse_and_are_the_models_own(padded_alone, padded_with_draft):
+def test_json_answers_with_the_draft_parse_and_are_the_models_own(padded_alone, padded_with_draft, phi3_models):
     schema = JsonSchema.of(CITY, "city")
     for place in PLACES:
         alone = padded_alone.stream(ask_city(place), Sampling(max_new_tokens=64, response_format=schema))
         helped = padded_with_draft.stream(ask_city(place), Sampling(max_new_tokens=64, response_format=schema))
         text = helped.text()
         assert valid_city(text), text
-        assert text == alone.text()  # greedy: the grammar holds the same answer with and without the draft
+        same_until_near_tie(phi3_models.hf, ask_city(place), alone.text(), text)  # the grammar holds the same
         assert helped.stats.tokens_per_step > 1 and "speculative decoding (draft: INT4 padded)" in helped.notices[-1]
     objects = padded_with_draft.stream(ask_city("Rome"), Sampling(max_new_tokens=64,
                                                                    response_format=JsonSchema.any_object()))
@@ -347,7 +362,7 @@ def test_json_answers_with_the_draft_parse_and_are_the_models_own(padded_alone, 
     assert "Paris" in padded_with_draft.stream(QUESTIONS[1], Sampling(max_new_tokens=32)).text()
 
 
-def test_json_and_text_answers_at_once_with_the_draft(padded_alone, padded_with_draft):
+def test_json_and_text_answers_at_once_with_the_draft(padded_alone, padded_with_draft, phi3_models):
     schema = JsonSchema.of(CITY)
     asks = [(ask_city(p), Sampling(max_new_tokens=64, response_format=schema)) for p in PLACES[:2]] + \
         [(QUESTIONS[0], Sampling(max_new_tokens=48)), (QUESTIONS[1], Sampling(max_new_tokens=32))]
@@ -366,7 +381,7 @@ def test_json_and_text_answers_at_once_with_the_draft(padded_alone, padded_with_
         t.join(300)
     assert all(valid_city(r.text()) for r in replies[:2]), [r.text() for r in replies[:2]]
     for (messages, sampling), reply in zip(asks, replies, strict=True):
-        assert reply.text() == padded_alone.stream(messages, sampling).text()
+        same_until_near_tie(phi3_models.hf, messages, padded_alone.stream(messages, sampling).text(), reply.text())
 
 
 HEAP_CHECKED = """

@@ -11,6 +11,7 @@ import pytest
 from models.engines import EngineSpec, Sampling, load
 from models.engines.openvino_batching import BatchingOpenVinoEngine, cache_gb
 from models.engines.openvino_genai import OpenVinoGenAIEngine
+from tests.near_tie import same_until_near_tie
 
 # All four are answered right by the single engine (greedy, 32 tokens).
 FACTS = [("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Italy", "Rome")]
@@ -66,7 +67,7 @@ def test_load_picks_the_batching_engine_only_for_parallel_on_cpu_or_gpu(single, 
     assert cache_gb(4096, 4, 96 * 1024) == 2  # 4096 x 4 tokens x 96 KiB = 1.5 GiB, in whole GB
 
 
-def test_four_requests_at_once_each_get_their_own_answer(single, batching):
+def test_four_requests_at_once_each_get_their_own_answer(single, batching, phi3_models):
     alone = {c: single.stream(ask(c), Sampling(max_new_tokens=32)).text() for c, _ in FACTS}
     for (country, city) in FACTS:
         assert city in alone[country], (country, alone[country])
@@ -77,18 +78,18 @@ def test_four_requests_at_once_each_get_their_own_answer(single, batching):
         assert not [other for _, other in FACTS if other != city and other in text], text
         assert reply.stats.finish_reason in ("stop", "length") and reply.stats.generated_tokens > 0
         assert reply.stats.prompt_tokens > 5 and 0 < reply.stats.ttft_s < 10 and reply.stats.tokens_per_s > 0
-    same = [c for (c, _), r in zip(FACTS, replies, strict=True) if r.text() == alone[c]]
-    print("identical to the single engine:", same,
-          {c: (alone[c], r.text()) for (c, _), r in zip(FACTS, replies, strict=True)})
-    # Greedy decoding over a batch computes the same logits up to float rounding (the kernels see other
-    # batch shapes); where two tokens are near-tied the answers may part. Most must be identical.
-    assert len(same) >= 3
+    # Greedy decoding over a batch computes the same logits up to float rounding (the kernels see other batch
+    # shapes); where two tokens are near-tied the answers may part (tests/near_tie.py), not elsewhere.
+    parted = {c: same_until_near_tie(phi3_models.hf, ask(c), alone[c], r.text())
+              for (c, _), r in zip(FACTS, replies, strict=True)}
+    print("parted from the single engine at a near-tie:", {c: p for c, p in parted.items() if p})
 
 
-def test_one_request_alone_is_identical_to_the_single_engine(single, batching):
-    for country, _ in FACTS:
-        assert batching.stream(ask(country), Sampling(max_new_tokens=32)).text() == \
-            single.stream(ask(country), Sampling(max_new_tokens=32)).text()
+def test_one_request_alone_is_the_single_engines_answer_until_a_near_tie(single, batching, phi3_models):
+    for country, _ in FACTS:  # two pipelines, two sets of kernels: the same tokens until a near-tie
+        alone = single.stream(ask(country), Sampling(max_new_tokens=32)).text()
+        same_until_near_tie(phi3_models.hf, ask(country), alone,
+                            batching.stream(ask(country), Sampling(max_new_tokens=32)).text())
 
 
 def test_stopping_one_leaves_the_others_running(batching):

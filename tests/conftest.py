@@ -90,16 +90,16 @@ def app_env(home: Path | None = None) -> dict:
 @pytest.fixture(scope="session")
 def phi3_models():
     """The Phi-3-architecture test model and its exports (built once per machine, ~4 min; cached)."""
-    from tests.phi3_test_model import build
+    from tests.support.phi3_test_model import build
 
     return build(log=lambda msg: print(f"[phi3 test model] {msg}", flush=True))
 
 
-# -- the browser tests' fixtures (tests/browser_page.py has the helpers; a module may define its own `app`) ------
+# -- the browser tests' fixtures (tests/support/browser_page.py has the helpers; a module may define its own `app`) ------
 @pytest.fixture(scope="module")
 def app(embedded_gguf, app_home):
     """The real app on the embedded model, one per browser test module."""
-    from tests.browser_page import serving
+    from tests.support.browser_page import serving
 
     with serving(app_home) as running:
         yield running
@@ -108,7 +108,7 @@ def app(embedded_gguf, app_home):
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, one per browser test module."""
-    from tests.browser_page import chromium
+    from tests.support.browser_page import chromium
 
     with chromium() as launched:
         yield launched
@@ -117,7 +117,7 @@ def browser():
 @pytest.fixture
 def person(browser, app):
     """Opens a Person (its own browser context) on `app`; all are closed after the test."""
-    from tests.browser_page import people
+    from tests.support.browser_page import people
 
     with people(browser, app.url) as open_one:
         yield open_one

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
-from tests.json_prefix import json_prefix
-from tests.live_app import start_app
+from tests.support.json_answers import json_prefix
+from tests.support.live_app import start_app
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 

@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.live_app import start_app
+from tests.support.live_app import start_app
 
 # hundreds of requests, some of them answered by the model: about 40 s
 pytestmark = pytest.mark.slow

@@ -1,9 +1,9 @@
-"""The automatic draft model (models/startup.py `assisted_options`), for real: a hub on 127.0.0.1 (tests/local_hub.py)
+"""The automatic draft model (models/startup.py `assisted_options`), for real: a hub on 127.0.0.1 (tests/support/local_hub.py)
 serves the Phi-3-architecture test model under Phi-3-mini's repo id and its INT4 export under FastDraft's, so start-up
 fetches the catalog's paired draft through the store and loads the model with it; `--no-draft` turns it off; a draft
 that cannot be fetched, that would cost JSON answers or that does not fit in memory costs only itself.
 
-Most cases use the copies padded to the tokenizer (tests/padded_vocab.py), with which a draft and JSON answers can
+Most cases use the copies padded to the tokenizer (tests/support/padded_vocab.py), with which a draft and JSON answers can
 share a pipeline; one uses the test model as built, with which they cannot (models/engines/assisted.py)."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from models.policy import Preference, rank
 from models.settings import load_settings
 from models.startup import assisted_options, start
 from tests.conftest import ROOT, app_env
-from tests.local_hub import LocalHub, repo_from_folder
-from tests.test_policy import profile
-from tests.test_structured_output import CITY, ask, valid_city
+from tests.support.local_hub import LocalHub, repo_from_folder
+from tests.support.recorded import profile
+from tests.support.json_answers import CITY, ask, valid_city
 
 TARGET_ID = "phi3-mini-4k-ov-int4"
 HERE = "this-machine-linux-epyc-vm"
@@ -34,7 +34,7 @@ def _draft():
 
 @pytest.fixture(scope="module")
 def padded(phi3_models):
-    from tests.padded_vocab import build
+    from tests.support.padded_vocab import build
 
     return build(phi3_models.exports)
 
@@ -219,7 +219,7 @@ def test_the_page_and_the_api_answer_json_with_the_automatic_draft_loaded(padded
     import httpx
     from gradio_client import Client
 
-    from tests.live_app import start_app
+    from tests.support.live_app import start_app
 
     with _hub(catalog, padded["openvino-fp16"], padded["openvino-int4"]) as hub:
         app = start_app("--model", TARGET_ID, "--device", "cpu", home=app_home, timeout=300,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT, app_env
-from tests.near_tie import same_until_near_tie
+from tests.support.near_tie import same_until_near_tie
 
 REWRITE = "Rewrite this sentence in plain words: The quick brown fox jumps over the lazy dog."
 

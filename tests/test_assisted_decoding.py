@@ -3,7 +3,7 @@ model (the Phi-3-architecture test model's FP16 IR as target, its INT4 IR as dra
 (the embedded model on rewrite prompts). Either way a greedy answer must be the model's own, token for token; the
 figures say how many tokens each step gave, and the draft's acceptance (LLMPipeline) or a lower bound of it (the
 batching engine). JSON answers with a draft: the test model as built (its tokenizer larger than its output: a forced
-draft refuses JSON, an automatic one gives way) and its copies padded to the tokenizer (tests/padded_vocab.py: JSON
+draft refuses JSON, an automatic one gives way) and its copies padded to the tokenizer (tests/support/padded_vocab.py: JSON
 answers with the draft, exact, also under glibc's heap checks)."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from models.engines import EngineSpec, JsonSchema, ReplyStats, ResponseFormatErr
 from models.engines.assisted import Assistance, assistance, json_problem, logits_width, vocabulary_size
 from models.engines.openvino_genai import generation_config
 from tests.conftest import ROOT
-from tests.near_tie import TIE_LOGITS, parting, same_until_near_tie
-from tests.test_structured_output import CITY, PLACES, valid_city
-from tests.test_structured_output import ask as ask_city
+from tests.support.near_tie import TIE_LOGITS, parting, same_until_near_tie
+from tests.support.json_answers import CITY, PLACES, valid_city
+from tests.support.json_answers import ask as ask_city
 
 ADAPTERS = {"single": 1, "batching": 4}
 TEXT = ("The quick brown fox jumps over the lazy dog. It was a sunny day in the small village near the river, and "
@@ -131,7 +131,7 @@ def test_prompt_lookup_answers_a_rewrite_as_without_it_until_a_near_tie_in_fewer
     """Verifying several tokens in one pass rounds differently from one at a time: on an Intel Xeon the answers
     here are the same, on an AMD EPYC one of the three parted near its end ("...in the fields." against "...in
     the fields while their parents worked."). What holds on every CPU: the same tokens until the first
-    near-tie, where both tokens are within a logit of the top one (tests/near_tie.py)."""
+    near-tie, where both tokens are within a logit of the top one (tests/support/near_tie.py)."""
     plain, looked = lookup_pair
     same = 0
     for messages in REWRITES:
@@ -232,7 +232,7 @@ _exact: dict[str, float] = {}  # prompt -> the draft's acceptance LLMPipeline re
 
 
 def test_greedy_answers_with_the_draft_are_the_targets_own(target_alone, with_draft, phi3_models):
-    """The same tokens as the target alone until a near-tie (tests/near_tie.py): a draft verifies several tokens
+    """The same tokens as the target alone until a near-tie (tests/support/near_tie.py): a draft verifies several tokens
     in one pass, which rounds differently on some CPUs' kernels."""
     for messages in QUESTIONS + REWRITES[:1]:
         alone = target_alone.stream(messages, Sampling(max_new_tokens=64))
@@ -318,7 +318,7 @@ def test_an_automatic_draft_gives_way_to_json_answers(phi3_models, app_home, par
 
 @pytest.fixture(scope="module")
 def padded(phi3_models):
-    from tests.padded_vocab import build
+    from tests.support.padded_vocab import build
 
     return build(phi3_models.exports)
 
@@ -387,7 +387,7 @@ def test_json_and_text_answers_at_once_with_the_draft(padded_alone, padded_with_
 HEAP_CHECKED = """
 import json, sys
 from models.engines import EngineSpec, JsonSchema, Sampling, load
-from tests.test_structured_output import CITY, PLACES, ask, valid_city
+from tests.support.json_answers import CITY, PLACES, ask, valid_city
 target, draft, parallel, cache = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 eng = load(EngineSpec(path=target, engine="openvino-genai", device="CPU", label="t", context_length=2048,
                       cache_dir=cache, options={"parallel": parallel, "draft_path": draft, "draft_optional": True}))

@@ -11,7 +11,7 @@ import pytest
 from models.engines import EngineSpec, Sampling, load
 from models.engines.openvino_batching import BatchingOpenVinoEngine, cache_gb
 from models.engines.openvino_genai import OpenVinoGenAIEngine
-from tests.near_tie import same_until_near_tie
+from tests.support.near_tie import same_until_near_tie
 
 # All four are answered right by the single engine (greedy, 32 tokens).
 FACTS = [("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Italy", "Rome")]
@@ -79,7 +79,7 @@ def test_four_requests_at_once_each_get_their_own_answer(single, batching, phi3_
         assert reply.stats.finish_reason in ("stop", "length") and reply.stats.generated_tokens > 0
         assert reply.stats.prompt_tokens > 5 and 0 < reply.stats.ttft_s < 10 and reply.stats.tokens_per_s > 0
     # Greedy decoding over a batch computes the same logits up to float rounding (the kernels see other batch
-    # shapes); where two tokens are near-tied the answers may part (tests/near_tie.py), not elsewhere.
+    # shapes); where two tokens are near-tied the answers may part (tests/support/near_tie.py), not elsewhere.
     parted = {c: same_until_near_tie(phi3_models.hf, ask(c), alone[c], r.text())
               for (c, _), r in zip(FACTS, replies, strict=True)}
     print("parted from the single engine at a near-tie:", {c: p for c, p in parted.items() if p})

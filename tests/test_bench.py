@@ -18,7 +18,7 @@ from models.bench import saved
 from models.catalog import load_catalog
 from models.policy import Availability, Measured, Measurement, Preference, rank
 from models.settings import load_settings
-from tests import machines
+from tests.support import machines
 from tests.conftest import ROOT, app_env
 
 TINY = ("--runs", "1", "--new-tokens", "16", "--prompt-tokens", "64")

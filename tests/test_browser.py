@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.browser_page import (
+from tests.support.browser_page import (
     BOT,
     FRANCE,
     JAPAN,

@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.browser_page import NEEDS_CHROMIUM, log_in, people, serving, shot, tab_names
+from tests.support.browser_page import NEEDS_CHROMIUM, log_in, people, serving, shot, tab_names
 
 pytestmark = NEEDS_CHROMIUM
 HOST_PW, GUEST_PW = "host-pw-51c3", "guest-pw-8d2e"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.browser_page import FRANCE, JAPAN, LAST_BOT, LONG, NEEDS_CHROMIUM, people, serving
+from tests.support.browser_page import FRANCE, JAPAN, LAST_BOT, LONG, NEEDS_CHROMIUM, people, serving
 
 pytestmark = NEEDS_CHROMIUM
 

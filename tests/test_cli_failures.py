@@ -45,7 +45,7 @@ def test_a_malformed_probe_file_is_one_line_and_exit_2(tmp_path, text, says):
 
 
 def test_a_string_false_for_on_battery_is_refused_not_read_as_battery(tmp_path):
-    from tests.machines import MACHINES
+    from tests.support.machines import MACHINES
 
     data = (MACHINES / "this-machine-linux-epyc-vm" / "expected.json").read_text()
     bad = tmp_path / "pc.json"

@@ -12,7 +12,7 @@ from models.engines.onnxruntime_genai import cpu_threads_overlay, genai_config, 
 from models.engines.openvino_genai import pipeline_config
 from models.errors import EngineLoadError, PromptTooLong
 from models.policy import Availability, Preference, rank
-from tests.test_policy import CATALOG, profile
+from tests.support.recorded import CATALOG, profile
 
 
 def test_the_npus_compiled_prompt_limit_is_what_trimming_enforces():

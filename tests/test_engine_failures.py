@@ -13,7 +13,7 @@ import pytest
 from models.engines import EngineSpec, Sampling, load
 from models.engines.base import StopFilter, pushed
 from models.errors import EngineError, InvalidSampling, InvalidText
-from tests.test_engines import engine_params, open_engine
+from tests.support.engines import engine_params, open_engine
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 

@@ -1,6 +1,6 @@
 """Every engine the product runs here, through the one seam, on real models:
 the embedded GGUF and the Phi-3-architecture test model's OpenVINO INT4 / FP16 / NPU-flag IRs and
-ONNX Runtime GenAI INT4 build (tests/phi3_test_model.py builds them once per machine)."""
+ONNX Runtime GenAI INT4 build (tests/support/phi3_test_model.py builds them once per machine)."""
 
 from __future__ import annotations
 
@@ -10,36 +10,14 @@ from dataclasses import replace
 
 import pytest
 
-from models.engines import EngineSpec, Sampling, load
+from models.engines import Sampling
 from models.engines.base import neutralize_control_tokens
 from models.errors import PromptTooLong
+from tests.support.engines import engine_params, open_engine
 
-ENGINES = {
-    # id: (engine, where, device) — "gguf" is the embedded model; the rest are test-model exports
-    "ov-gguf": ("openvino-genai", "gguf", "CPU"),
-    "ov-int4": ("openvino-genai", "openvino-int4", "CPU"),
-    "ov-fp16": ("openvino-genai", "openvino-fp16", "CPU"),
-    "ov-npu-ir": ("openvino-genai", "openvino-npu", "CPU"),
-    "ort-int4": ("onnxruntime-genai", "onnx-int4-cpu", "cpu"),
-}
 FACTS = [("What is the capital of France?", "Paris"), ("What is the capital of Germany?", "Berlin"),
          ("What is the capital of Japan?", "Tokyo")]
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-def engine_params():
-    """The embedded GGUF runs in the fast tests; the test-model exports need the conversion tools (slow)."""
-    return [pytest.param(k, marks=() if where == "gguf" else pytest.mark.slow) for k, (_, where, _) in ENGINES.items()]
-
-
-def open_engine(request, embedded_gguf, app_home, context_length: int = 8192):
-    """The engine named by request.param, on its real model; the caller closes it."""
-    kind, where, device = ENGINES[request.param]
-    path = embedded_gguf if where == "gguf" else request.getfixturevalue("phi3_models").exports[where]
-    return load(EngineSpec(path=str(path), engine=kind, device=device, label=request.param,
-                           context_length=context_length,
-                           cache_dir=str(app_home / "compiled" / f"tests-{context_length}" / request.param),
-                           options={"gguf_keep_ir": where == "gguf"}))
 
 
 @pytest.fixture(scope="module", params=engine_params())

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.live_app import start_app
+from tests.support.live_app import start_app
 
 HOST_PW, ALICE_PW, BOB_PW, KEY = "host-pw-5e1d", "alice-pw-81c2", "bob-pw-33f0", "hostile-key-9a7e"
 LIMIT = 200_000  # --max-request-bytes for this server
@@ -224,11 +224,11 @@ def test_slow_sockets_are_closed_and_others_are_served_meanwhile(room):
 
 def test_memory_grows_by_the_kv_pool_at_most_over_3000_requests(room, embedded_gguf):
     """The server's RSS grew 0.44 MB a request: the batching engine's KV pool (window x slots, reserved at load)
-    becoming resident, block by block, then flat (tests/rss_per_request.py draws it: docs/bench). A leak on top
+    becoming resident, block by block, then flat (tools/rss_per_request.py draws it: docs/bench). A leak on top
     would show here: 3,000 short requests, finished and abandoned, may grow the RSS by the pool and no more."""
     from models.catalog import embedded_default, load_catalog
     from models.engines.openvino_batching import cache_gb, kv_bytes_per_token
-    from tests.soak import rss_of
+    from tools.soak import rss_of
 
     window = embedded_default(load_catalog()).context_length
     pool = cache_gb(window, 4, kv_bytes_per_token(embedded_gguf.parent / "openvino_model.xml", 2)) * 2**30

@@ -21,8 +21,8 @@ import pytest
 from gradio_client import Client
 
 from tests.conftest import ROOT, RUN_DIR, app_env
-from tests.live_app import start_app
-from tests.local_hub import LocalHub
+from tests.support.live_app import start_app
+from tests.support.local_hub import LocalHub
 from webui.server import lan_addresses
 
 HOST_PW = "host-pw-7b1c2d"  # the host's own (given) password

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.live_app import start_app
+from tests.support.live_app import start_app
 
 
 @pytest.fixture(scope="module")

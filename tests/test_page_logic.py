@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from capabilities import MachineProfile
 from models.catalog import load_catalog
 from models.policy import Preference, rank
-from tests import machines
+from tests.support import machines
 from webui import render, views
 from webui.chat import Conversation, Turn
 from webui.tab import MAX_CHATS, TabState, cut_at_user, event_index, to_json, to_markdown

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client
 
 from models.errors import AppError
-from tests.test_chat_logic import RecordingEngine
+from tests.support.recording_engine import RecordingEngine
 from webui.app import Chooser, PageInfo, build_app
 from webui.chat import ChatService
 from webui.server import free_port

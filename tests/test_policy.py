@@ -7,16 +7,12 @@ from dataclasses import replace
 import pytest
 
 from capabilities import MachineProfile, MemoryInfo, PowerInfo
-from models.catalog import by_id, load_catalog
+from models.catalog import by_id
 from models.policy import Availability, Preference, rank, required_bytes
-from tests import machines
+from tests.support import machines
+from tests.support.recorded import CATALOG, profile
 
-CATALOG = load_catalog()
 ONLINE = Availability()
-
-
-def profile(name: str) -> MachineProfile:
-    return MachineProfile.from_json((machines.MACHINES / name / "expected.json").read_text())
 
 
 def top(ranking, n=3):

@@ -18,7 +18,7 @@ from capabilities import MachineProfile, probe, windows_dxgi
 from capabilities.accel import PlatformReaders, probe_platform
 from capabilities.profile import SystemInfo
 from capabilities.windows_dxgi import DXGI_ADAPTER_DESC1
-from tests import machines
+from tests.support import machines
 from tests.conftest import ROOT, app_env
 
 probe_module = importlib.import_module("capabilities.probe")  # the package exports the function by that name

@@ -12,7 +12,7 @@ import pytest
 
 import capabilities
 from capabilities import MachineProfile, ProfileError, load_profile
-from tests import machines
+from tests.support import machines
 
 # This machine, recorded live (tests/fixtures/machines/this-machine-linux-epyc-vm/SOURCE.md)
 REAL = machines.MACHINES / "this-machine-linux-epyc-vm" / "expected.json"

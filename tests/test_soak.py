@@ -1,4 +1,4 @@
-"""The soak's short form (tests/soak.py): 4 API clients for 20 s against the real app, each with its own growing
+"""The soak's short form (tools/soak.py): 4 API clients for 20 s against the real app, each with its own growing
 chat, streaming and not, with client-side cancellations; no error but 429 queue_full, every reply complete, and
 the server's RSS after warm-up against the end."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live_app import start_app
-from tests.soak import MAX_RSS_GROWTH_PCT, soak
+from tests.support.live_app import start_app
+from tools.soak import MAX_RSS_GROWTH_PCT, soak
 
 CLIENTS, SECONDS = 4, 20
 
@@ -39,7 +39,7 @@ def test_the_servers_rss_grows_by_no_more_than_the_kv_pool_it_reserved(report, e
     The pool (SchedulerConfig.cache_size: window x slots, whole GB) is reserved at load and becomes resident as
     never-used blocks are handed out (prefix caching reuses old blocks only once the fresh ones are gone): about
     80,000 tokens, minutes of traffic, longer than this short form. The full soak shows it levelling off
-    (`tests/soak.py --fill-kv`: +1.7 % over 8 clients x 2 min once the pool is resident)."""
+    (`tools/soak.py --fill-kv`: +1.7 % over 8 clients x 2 min once the pool is resident)."""
     from models.engines.openvino_batching import cache_gb, kv_bytes_per_token
 
     assert report.rss_warm and report.rss_end, report.text()

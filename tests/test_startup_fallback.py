@@ -16,7 +16,7 @@ from models.errors import NoUsableArtifact
 from models.policy import Preference
 from models.settings import load_settings
 from models.startup import local_artifact, start
-from tests import machines
+from tests.support import machines
 from tests.conftest import ROOT, app_env
 
 

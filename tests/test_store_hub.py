@@ -1,4 +1,4 @@
-"""Downloads for real, over HTTP, from a hub on 127.0.0.1 (tests/local_hub.py) serving the Phi-3-architecture
+"""Downloads for real, over HTTP, from a hub on 127.0.0.1 (tests/support/local_hub.py) serving the Phi-3-architecture
 test model under the catalog's own repo ids: full download, a cut-off download resumed, a damaged cache
 repaired, an unreachable hub, and a full disk."""
 
@@ -13,9 +13,9 @@ from models.settings import load_settings
 from models.startup import start
 from models.store import DownloadProgress, fetch_hub, hub_cached
 from tests.conftest import CLOSED_ENDPOINT
-from tests.local_hub import LocalHub, repo_from_folder
-from tests.machines import MACHINES
-from tests.test_policy import profile
+from tests.support.local_hub import LocalHub, repo_from_folder
+from tests.support.machines import MACHINES
+from tests.support.recorded import profile
 
 OV_ID = "phi3-mini-4k-ov-int4"
 ORT_ID = "phi3-mini-4k-onnx-cpu-int4"
@@ -193,7 +193,7 @@ def test_an_unreachable_hub_says_so(catalog, tmp_path, app_home):
 def test_the_page_downloads_a_model_that_is_not_here_and_switches_to_it(hub, app_home, tmp_path):
     from gradio_client import Client
 
-    from tests.live_app import start_app
+    from tests.support.live_app import start_app
 
     # A recorded machine, so the first choice is the same on any host: the policy's own answer.
     recorded = MACHINES / "this-machine-linux-epyc-vm" / "expected.json"

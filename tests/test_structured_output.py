@@ -13,26 +13,7 @@ import pytest
 from models.engines import EngineSpec, JsonSchema, ResponseFormatError, Sampling, load
 from models.engines.base import Engine
 from models.engines.npu_library import NpuLibraryEngine
-from tests.json_prefix import json_prefix
-
-PLACES = ["Paris", "Tokyo", "Berlin", "Rome"]
-CITY = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
-        "properties": {"city": {"type": "string", "maxLength": 40}, "country": {"type": "string", "maxLength": 40}}}
-
-
-def ask(place: str) -> list[dict]:
-    return [{"role": "user", "content": f'Answer with a JSON object with the keys "city" and "country" for {place}.'}]
-
-
-def valid_city(text: str) -> bool:
-    """CITY checked by hand (no jsonschema package here): one JSON object, exactly these keys, string values."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return False
-    return (isinstance(value, dict) and set(value) == {"city", "country"}
-            and all(isinstance(v, str) and len(v) <= 40 for v in value.values()))
-
+from tests.support.json_answers import CITY, PLACES, ask, json_prefix, valid_city
 
 ADAPTERS = {"single": 1, "batching": 4}
 

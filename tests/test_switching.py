@@ -14,7 +14,7 @@ from models.errors import AppError
 from models.policy import Preference, required_bytes
 from models.settings import load_settings
 from models.startup import local_artifact, start
-from tests import machines
+from tests.support import machines
 from webui.chat import ChatService, Conversation
 from webui.cli import _chooser
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from models.catalog import by_id, load_catalog
 from models.catalog_table import devices_cell, verified_paths
 from models.convert import TARGETS
-from tests.test_engines import ENGINES
+from tests.support.engines import ENGINES
 
 ROOT = Path(__file__).parents[1]
 # what each export name of ENGINES is: (format, precision, layout)

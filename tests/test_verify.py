@@ -15,7 +15,7 @@ from huggingface_hub import file_download, snapshot_download
 
 from models import verify
 from tests.conftest import ROOT
-from tests.local_hub import LocalHub
+from tests.support.local_hub import LocalHub
 
 REPO = "org/model"
 FILES = {  # real files of this repository, served as a model repo

@@ -36,7 +36,7 @@ Runner = Callable[[list[dict], Sampling], Sample]
 
 
 def _test_model(name: str) -> Path | None:
-    from tests.phi3_test_model import root
+    from tests.support.phi3_test_model import root
 
     folder = root() / name
     return folder if (folder / ".complete").is_file() else None
@@ -261,7 +261,7 @@ ORT_VARIANTS = {
 def onnx(rounds: int, tokens: int, cache: Path) -> None:
     src = _test_model("onnx-int4-cpu")
     if src is None:
-        print("\n== ONNX Runtime GenAI: the test model is not built (python tests/phi3_test_model.py)")
+        print("\n== ONNX Runtime GenAI: the test model is not built (python tests/support/phi3_test_model.py)")
         return
     current = json.loads((src / "genai_config.json").read_text())["model"]["decoder"].get("session_options", {})
     print(f"\n== ONNX Runtime GenAI session options, test model INT4 ({src}); the builder wrote {current}")

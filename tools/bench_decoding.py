@@ -10,7 +10,7 @@ every greedy answer was identical with and without. The draft here is as big as 
 small sibling), so speculative decoding cannot win on it: the row shows its overhead and its acceptance; a real pair
 (Phi-3-mini + FastDraft-50M) differs. Prompt lookup pays when the answer copies the prompt.
 
-    .venv/bin/python tests/bench_decoding.py [--tokens 128] [--rounds 2] [--adapters single batching]
+    .venv/bin/python tools/bench_decoding.py [--tokens 128] [--rounds 2] [--adapters single batching]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, Sampling, load  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
-from tests.phi3_test_model import root as test_model_root  # noqa: E402
+from tests.support.phi3_test_model import root as test_model_root  # noqa: E402
 
 STORIES = [[{"role": "user", "content": f"Write a long story about {topic}."}]
            for topic in ("a dragon and a knight", "a lighthouse keeper", "a robot learning to cook")]
@@ -97,7 +97,7 @@ def main() -> None:
                    {"draft_path": str(int4), "draft_label": "test model INT4"}, STORIES),
                   ("Phi-3 test model FP16", fp16, "prompt lookup (rewrite)", {"prompt_lookup": True}, REWRITES)]
     else:
-        print(f"Phi-3 test model not built ({built}): its rows are skipped (python tests/phi3_test_model.py)")
+        print(f"Phi-3 test model not built ({built}): its rows are skipped (python tests/support/phi3_test_model.py)")
     cases.append(("SmolLM2-135M (GGUF)", gguf, "prompt lookup (rewrite)", {"prompt_lookup": True}, REWRITES))
     print(f"CPU, greedy, up to {args.tokens} new tokens, {args.rounds} rounds of 3 prompts; num_assistant_tokens 5, "
           "max_ngram_size 3")

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from capabilities import Sources, SystemInfo
 from capabilities.accel import PlatformReaders, probe_platform
 
-MACHINES = Path(__file__).parent / "fixtures" / "machines"
+MACHINES = Path(__file__).resolve().parents[1] / "fixtures" / "machines"
 
 
 def names() -> list[str]:

@@ -1,11 +1,11 @@
 """RSS of the server against API requests answered (a script): does the memory grow per request, or only
 while the batching engine's KV-cache pool becomes resident?
 
-    .venv/bin/python tests/rss_per_request.py [--requests 4000] [--every 100] [--fill-kv] [--out DIR]
+    .venv/bin/python tools/rss_per_request.py [--requests 4000] [--every 100] [--fill-kv] [--out DIR]
 
 It starts the app (`--offline`, the embedded model, the default `--parallel`), sends short chat requests one
 after another (two-token answers, seven different questions), and samples the server's RSS every `--every`
-requests. With `--fill-kv` the pool is made resident first (tests/soak.py's long random prompts), so what
+requests. With `--fill-kv` the pool is made resident first (tools/soak.py's long random prompts), so what
 remains is everything else. Writes rss.csv, and rss.png when matplotlib is there, and prints the growth per
 request over the first and the last quarter. The app is stopped at the end; every request has a timeout.
 """
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
-from tests.live_app import start_app  # noqa: E402
-from tests.soak import fill_kv, rss_of  # noqa: E402
+from tests.support.live_app import start_app  # noqa: E402
+from tools.soak import fill_kv, rss_of  # noqa: E402
 
 
 def sample(url: str, pid: int, requests: int, every: int) -> list[tuple[int, float, float]]:

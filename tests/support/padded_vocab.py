@@ -7,7 +7,7 @@ its tokenizer would be: the extra ids get logit 0 and are never an answer's, so 
 checks that), and a draft and JSON answers can meet. Built once per machine beside the test model (seconds), into a
 temporary folder renamed when complete.
 
-    python tests/padded_vocab.py        # build them, print the folders
+    python tests/support/padded_vocab.py        # build them, print the folders
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.engines.assisted import logits_width, vocabulary_size  # noqa: E402
 
@@ -56,7 +56,7 @@ def pad_to_tokenizer(src: Path, dst: Path) -> None:
 
 
 def build(exports: dict[str, Path]) -> dict[str, Path]:
-    """{export: padded copy} for the FP16 and INT4 exports (tests/phi3_test_model.py's `exports`)."""
+    """{export: padded copy} for the FP16 and INT4 exports (tests/support/phi3_test_model.py's `exports`)."""
     out = {}
     for name in EXPORTS:
         src = exports[name]
@@ -68,7 +68,7 @@ def build(exports: dict[str, Path]) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    from tests.phi3_test_model import build as build_test_model
+    from tests.support.phi3_test_model import build as build_test_model
 
     for name, folder in build(build_test_model().exports).items():
         print(name, folder)

@@ -1,7 +1,7 @@
 """Soak (a script; the CI short form is tests/test_soak.py): API clients at once for a bounded time against the
 real app on loopback, and what it did to the server.
 
-    .venv/bin/python tests/soak.py [--clients 8] [--seconds 120] [--model smollm2-135m-embedded] [--url URL]
+    .venv/bin/python tools/soak.py [--clients 8] [--seconds 120] [--model smollm2-135m-embedded] [--url URL]
                                    [--fill-kv] [--timeline]
 
 Unless `--url` is given it starts the app itself (`--offline`, the app's default `--parallel`) and always
@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     # importing conftest points this process's PHI3PC_HOME at a fresh folder; the app is given the user's own
     # home (the embedded model is cached there), and the fresh folder is removed at the end
     from tests import conftest
-    from tests.live_app import start_app
+    from tests.support.live_app import start_app
 
     app = None
     try:

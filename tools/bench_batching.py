@@ -6,7 +6,7 @@ Two ways in, each measured on its own: `engine` calls the engine seam from N thr
 (`launch.py --offline --model PATH --parallel N`, loopback) and runs N streaming clients of /v1/chat/completions
 at once, timing the first content chunk and counting the tokens the server's usage chunk reports.
 
-    .venv/bin/python tests/bench_batching.py [--tokens 128] [--parallel 1 2 4 8] [--through engine api]
+    .venv/bin/python tools/bench_batching.py [--tokens 128] [--parallel 1 2 4 8] [--through engine api]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, Sampling, load  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
-from tests.phi3_test_model import root as test_model_root  # noqa: E402
+from tests.support.phi3_test_model import root as test_model_root  # noqa: E402
 
 TOPICS = ["a dragon and a knight", "a lighthouse keeper", "a robot learning to cook", "two rival bakers",
           "a lost cat in Paris", "a journey across the desert", "a chess tournament", "a ship in a storm"]
@@ -122,7 +122,7 @@ def bench(label: str, path: Path, parallel: list[int], tokens: int, cache: Path)
 
 
 def bench_api(label: str, path: Path, parallel: list[int], tokens: int, home: Path) -> None:
-    from tests.live_app import start_app
+    from tests.support.live_app import start_app
 
     app = start_app("--offline", "--model", str(path), "--parallel", str(max(parallel)),
                     "--max-new-tokens", str(tokens), home=home)
@@ -146,7 +146,7 @@ def main() -> None:
         if (int4 / ".complete").is_file():
             models.append(("Phi-3 test model INT4", int4))
         else:
-            print(f"\nPhi-3 test model not built ({int4}): skipped (python tests/phi3_test_model.py builds it)")
+            print(f"\nPhi-3 test model not built ({int4}): skipped (python tests/support/phi3_test_model.py builds it)")
         for label, path in models:
             if "engine" in args.through:
                 bench(label, path, args.parallel, args.tokens, Path(tmp))

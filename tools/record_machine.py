@@ -1,6 +1,6 @@
-"""Record this machine's raw probe inputs as a fixture: python tests/record_machine.py NAME
+"""Record this machine's raw probe inputs as a fixture: python tools/record_machine.py NAME
 
-Writes tests/fixtures/machines/NAME/inputs.json (see tests/machines.py for the keys). Nothing is
+Writes tests/fixtures/machines/NAME/inputs.json (see tests/support/machines.py for the keys). Nothing is
 interpreted here: the probe's parsers read the recording exactly as they read the live machine.
 """
 
@@ -66,7 +66,7 @@ def record() -> dict:
 
 
 if __name__ == "__main__":
-    out = Path(__file__).parent / "fixtures" / "machines" / sys.argv[1]
+    out = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "machines" / sys.argv[1]
     out.mkdir(parents=True, exist_ok=True)
     (out / "inputs.json").write_text(json.dumps(record(), indent=1) + "\n")
     print(f"wrote {out / 'inputs.json'}")

@@ -1,6 +1,6 @@
 """A real Phi-3-architecture test model, built once per machine from the embedded SmolLM2-135M weights.
 
-    python tests/phi3_test_model.py        # build everything (about 4 minutes here), print the folders
+    python tests/support/phi3_test_model.py        # build everything (about 4 minutes here), print the folders
 
 Steps (versions and traps: shared/reference/conversion-and-runtime-notes.md):
 1. the GGUF -> a Hugging Face Llama model (transformers, `gguf_file=`), dequantised to fp32;
@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.convert import TARGETS, convert  # noqa: E402

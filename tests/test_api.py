@@ -12,7 +12,8 @@ import httpx
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
-from tests.support.json_answers import json_prefix
+from tests.support.json_answers import CITY, json_prefix, valid_city
+from tests.support.json_answers import ask as city_ask
 from tests.support.live_app import start_app
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
@@ -283,37 +284,19 @@ def test_continue_lists_models_and_streams_a_chat_with_its_system_message_and_40
 
 
 # -- response_format: JSON answers held by the engine's structured output -------------------------------------------
-CITY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["city", "country"],
-               "properties": {"city": {"type": "string", "maxLength": 40},
-                              "country": {"type": "string", "maxLength": 40}}}
-
-
-def _city_ask(place: str) -> list[dict]:
-    return [{"role": "user", "content": f'Answer with a JSON object with the keys "city" and "country" for {place}.'}]
-
-
-def _is_city(text: str) -> bool:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(value, dict) and set(value) == {"city", "country"} and all(isinstance(v, str)
-                                                                                for v in value.values())
-
-
 def test_response_format_json_schema_holds_every_answer_to_the_schema(client):
-    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY_SCHEMA, "strict": True}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY, "strict": True}}
     places = ["Paris", "Tokyo", "Berlin", "Rome"]
-    free = [client.chat.completions.create(model="", messages=_city_ask(p), temperature=0, max_tokens=64)
+    free = [client.chat.completions.create(model="", messages=city_ask(p), temperature=0, max_tokens=64)
             .choices[0].message.content for p in places]
-    held = [client.chat.completions.create(model="", messages=_city_ask(p), temperature=0, max_tokens=64,
+    held = [client.chat.completions.create(model="", messages=city_ask(p), temperature=0, max_tokens=64,
                                            response_format=fmt).choices[0].message.content for p in places]
     print("free:", free, "\nheld:", held)
-    assert not all(_is_city(t) for t in free)  # the model alone does not manage it
-    assert all(_is_city(t) for t in held), held
-    chunks = list(client.chat.completions.create(model="", messages=_city_ask("Paris"), temperature=0, max_tokens=64,
+    assert not all(valid_city(t) for t in free)  # the model alone does not manage it
+    assert all(valid_city(t) for t in held), held
+    chunks = list(client.chat.completions.create(model="", messages=city_ask("Paris"), temperature=0, max_tokens=64,
                                                  response_format=fmt, stream=True))
-    assert _is_city("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    assert valid_city("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
 
 
 def test_the_openai_clients_parse_with_a_pydantic_model_gets_a_parsed_object(client):
@@ -323,7 +306,7 @@ def test_the_openai_clients_parse_with_a_pydantic_model_gets_a_parsed_object(cli
         city: str
         country: str
 
-    out = client.chat.completions.parse(model="", messages=_city_ask("Paris"), temperature=0, max_tokens=64,
+    out = client.chat.completions.parse(model="", messages=city_ask("Paris"), temperature=0, max_tokens=64,
                                         response_format=City)
     parsed = out.choices[0].message.parsed
     assert isinstance(parsed, City) and "Paris" in parsed.city
@@ -334,7 +317,7 @@ def test_response_format_json_object_and_text(client):
     falls into a whitespace loop the grammar allows, or nests objects: issue 20), never text outside JSON."""
     ended = 0
     for city in ("Tokyo", "Paris", "Rome"):
-        out = client.chat.completions.create(model="", messages=_city_ask(city), temperature=0, max_tokens=64,
+        out = client.chat.completions.create(model="", messages=city_ask(city), temperature=0, max_tokens=64,
                                              response_format={"type": "json_object"})
         content, finish = out.choices[0].message.content, out.choices[0].finish_reason
         if finish == "stop":
@@ -351,7 +334,7 @@ def test_response_format_json_object_and_text(client):
     ({"type": "xml"}, "response_format.type"),
     ({"type": "json_schema"}, "needs a json_schema object"),
     ({"type": "json_schema", "json_schema": {"name": "x"}}, "response_format.json_schema.schema is required"),
-    ({"type": "json_schema", "json_schema": {"schema": CITY_SCHEMA}}, "response_format.json_schema.name is required"),
+    ({"type": "json_schema", "json_schema": {"schema": CITY}}, "response_format.json_schema.name is required"),
     ({"type": "json_schema", "json_schema": {"name": "x", "schema": [1, 2]}}, "response_format.json_schema.schema"),
     ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "foo"}}}, 'unsupported type "foo"'),
     ("json", "response_format"),

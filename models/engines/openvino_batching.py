@@ -42,6 +42,7 @@ from .sampling import Sampling
 from .openvino_genai import (
     PROBE,
     _available_devices,
+    chat_prompt,
     device_missing,
     generation_config,
     model_defaults,
@@ -324,11 +325,8 @@ class BatchingOpenVinoEngine(Engine):
 
     # -- one request, in the caller's thread -------------------------------------------------------
     def _prompt_ids(self, messages: list[Message]):
-        return self._tokenizer.encode(self.prompt_text(messages), add_special_tokens=False).input_ids  # has the BOS
-
-    def prompt_text(self, messages: list[Message]) -> str:
-        """The prompt as the model reads it: the model's own chat template over these messages."""
-        return self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
+        prompt = chat_prompt(self._ov, self._tokenizer, messages)
+        return self._tokenizer.encode(prompt, add_special_tokens=False).input_ids  # the template has the BOS
 
     def count_tokens(self, messages: list[Message]) -> int:
         return int(self._prompt_ids(messages).shape[1])

@@ -43,6 +43,11 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
     return config
 
 
+def chat_prompt(ov, tokenizer, messages: list[Message]) -> str:
+    """The prompt as the model reads it: the model's own chat template over these messages."""
+    return tokenizer.apply_chat_template(ov.ChatHistory(messages), add_generation_prompt=True)
+
+
 def generation_config(config, sampling: Sampling, assist: Assistance | None = None):
     """The model's own generation config (its eos / stop ids) with this request's sampling (and the engine's
     assisted decoding), for both OpenVINO GenAI adapters. The seam gives every sampled request a seed: rng_seed
@@ -212,12 +217,8 @@ class OpenVinoGenAIEngine(Engine):
     def _generate_one(self, sampling: Sampling):
         return self._pipe.generate(self._ov.ChatHistory(PROBE), self._generation_config(sampling))
 
-    def prompt_text(self, messages: list[Message]) -> str:
-        """The prompt as the model reads it: the model's own chat template over these messages."""
-        return self._tokenizer.apply_chat_template(self._ov.ChatHistory(messages), add_generation_prompt=True)
-
     def count_tokens(self, messages: list[Message]) -> int:
-        prompt = self.prompt_text(messages)
+        prompt = chat_prompt(self._ov, self._tokenizer, messages)
         return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
 
     def _generation_config(self, sampling: Sampling):

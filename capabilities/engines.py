@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 
 from .profile import EngineInstall
-
-# distribution name -> where it can run at all
-ENGINE_PACKAGES: dict[str, str] = {
-    "openvino-genai": "",
-    "onnxruntime-genai": "",
-    "onnxruntime-genai-directml": "Windows only (DirectML wheels)",
-    "intel-npu-acceleration-library": "Windows only (its wheels); archived upstream",
-}
 
 
 def installed_version(dist: str) -> str | None:
@@ -23,9 +15,12 @@ def installed_version(dist: str) -> str | None:
         return None
 
 
-def probe_engines(version_of: Callable[[str], str | None] = installed_version) -> tuple[EngineInstall, ...]:
+def probe_engines(packages: Mapping[str, str],
+                  version_of: Callable[[str], str | None] = installed_version) -> tuple[EngineInstall, ...]:
+    """The installed version of each distribution in `packages` (name -> where it installs at all, said when it is
+    missing). The probe knows no engine: the caller names the distributions (the app: the engine registry's)."""
     result = []
-    for dist, limits in ENGINE_PACKAGES.items():
+    for dist, limits in packages.items():
         try:
             version = version_of(dist)
         except Exception as err:  # noqa: BLE001 - broken metadata must not stop the probe

@@ -12,8 +12,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,9 @@ class Sources:
     battery: Callable[[], Any] = _battery
     openvino: Callable[[], openvino_devices.PropertyMap] = _openvino_live
     package_version: Callable[[str], str | None] = installed_version
+    # the distributions whose versions are read (name -> where they install at all): the caller's, since the probe
+    # knows no engine (the app passes models.engines.registry.packages())
+    packages: Mapping[str, str] = field(default_factory=dict)
     accelerators: Callable[[SystemInfo], tuple[Device, ...]] = accel.probe_platform
 
 
@@ -133,7 +136,7 @@ def probe(sources: Sources | None = None) -> MachineProfile:
     except Exception as err:  # noqa: BLE001
         power = PowerInfo(on_battery=None, percent=None, reason=f"battery state unreadable: {_why(err)}")
 
-    engines = probe_engines(src.package_version)
+    engines = probe_engines(src.packages, src.package_version)
     devices = list(_openvino(src))
     try:
         devices.extend(src.accelerators(system))

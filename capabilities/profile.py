@@ -66,7 +66,7 @@ class Device:
 
 @dataclass(frozen=True)
 class EngineInstall:
-    name: str  # distribution name, e.g. "openvino-genai"
+    name: str  # distribution name, e.g. "openvino-genai" (a PyPI name, not an engine id)
     version: str | None
     reason: str = ""  # why not installed / not usable here
 

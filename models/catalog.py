@@ -11,8 +11,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from .engines import registry
+
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-ENGINES = ("openvino-genai", "onnxruntime-genai", "npu-acceleration-library")
 DEVICE_KINDS = ("cpu", "gpu", "npu", "dml")
 SOURCES = ("hub", "pypi-wheel", "local")
 
@@ -99,8 +100,9 @@ def parse(entries: list[dict], families: list[dict] = ()) -> tuple[Artifact, ...
         art = Artifact(**data)
         if art.id in seen:
             raise CatalogError(f"artifact id {art.id!r} appears twice")
-        if art.engine not in ENGINES:
-            raise CatalogError(f"artifact {art.id!r}: unknown engine {art.engine!r}")
+        if art.engine not in registry.ids():
+            known = ", ".join(registry.ids())
+            raise CatalogError(f"artifact {art.id!r}: unknown engine {art.engine!r} (one of {known})")
         if not art.devices or set(art.devices) - set(DEVICE_KINDS):
             raise CatalogError(f"artifact {art.id!r}: devices must be among {DEVICE_KINDS}")
         if art.source not in SOURCES:
@@ -120,14 +122,16 @@ def parse_drafts(entries: list[dict], artifacts: tuple[Artifact, ...]) -> tuple[
     drafts = parse(entries)
     ids = {d.id for d in drafts}
     for d in drafts:
-        if d.engine != "openvino-genai" or d.format != "openvino-ir" or d.draft:
-            raise CatalogError(f"draft {d.id!r}: a draft is an OpenVINO IR for openvino-genai, without a draft itself")
+        if d.engine not in registry.with_assist() or d.format != "openvino-ir" or d.draft:
+            raise CatalogError(f"draft {d.id!r}: a draft is an OpenVINO IR for an engine with speculative decoding "
+                               f"({', '.join(registry.with_assist())}), without a draft itself")
         if d.id in {a.id for a in artifacts}:
             raise CatalogError(f"draft {d.id!r}: the id is an artifact's too")
     for art in artifacts:
-        if art.draft and (art.draft not in ids or art.engine != "openvino-genai"):
+        if art.draft and (art.draft not in ids or art.engine not in registry.with_assist()):
             raise CatalogError(f"artifact {art.id!r}: draft {art.draft!r} is not a [[draft]] in the catalog, or the "
-                               "artifact does not run on OpenVINO GenAI (the engine with speculative decoding here)")
+                               "artifact's engine has no speculative decoding (registry: "
+                               f"{', '.join(registry.with_assist())})")
     return drafts
 
 

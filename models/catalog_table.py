@@ -8,8 +8,8 @@ from pathlib import Path
 from .catalog import Artifact, load_catalog
 
 GB = 1_000_000_000
-# The paths the test suite runs for real, with the test that runs each (tests/test_verified_claims.py
-# checks this file against tests/test_engines.py both ways).
+# The paths the test suite runs for real, with the test that runs each (tests/models/test_verified_claims.py
+# checks this file against tests/engines/test_engines.py both ways).
 VERIFIED_FILE = Path(__file__).with_name("verified_paths.json")
 FORMAT_NAMES = {"gguf": "GGUF", "openvino-ir": "IR", "onnx-genai": "ONNX", "hf-checkpoint": "checkpoint"}
 DEVICE_NAMES = {"cpu": "CPU", "gpu": "Intel GPU", "npu": "Intel NPU", "dml": "DirectX 12 GPU (DirectML)"}

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engines.registry import for_format
 from .errors import ArtifactIncomplete
 
-# format -> (engine, files it must hold)
-REQUIRED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "openvino-ir": ("openvino-genai", ("openvino_model.xml", "openvino_model.bin",
-                                       "openvino_tokenizer.xml", "openvino_detokenizer.xml")),
-    "onnx-genai": ("onnxruntime-genai", ("genai_config.json",)),
-    "hf-checkpoint": ("npu-acceleration-library", ("config.json",)),
+# format -> files it must hold; the engine that reads a format is the registry's (models/engines/registry.py)
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "openvino-ir": ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml"),
+    "onnx-genai": ("genai_config.json",),
+    "hf-checkpoint": ("config.json",),
 }
 
 
@@ -43,7 +43,7 @@ def _context_length(folder: Path, fmt: str) -> int:
 
 
 def missing_files(folder: Path, fmt: str) -> list[str]:
-    missing = [name for name in REQUIRED[fmt][1] if not (folder / name).is_file()]
+    missing = [name for name in REQUIRED[fmt] if not (folder / name).is_file()]
     if fmt == "onnx-genai" and not missing and not any(folder.glob("*.onnx")):
         missing.append("*.onnx")
     return missing
@@ -54,7 +54,7 @@ def detect(path: str | Path) -> LocalModel:
     p = Path(path).expanduser()
     if p.is_file():
         if p.suffix.lower() == ".gguf":
-            return LocalModel(p, "gguf", "openvino-genai")
+            return LocalModel(p, "gguf", for_format("gguf").id)
         raise ArtifactIncomplete(f"{p} is a file but not a .gguf model; give a GGUF file or a model folder")
     if not p.is_dir():
         raise ArtifactIncomplete(f"{p} does not exist")
@@ -67,7 +67,7 @@ def detect(path: str | Path) -> LocalModel:
     else:
         ggufs = sorted(p.glob("*.gguf"))
         if ggufs:
-            return LocalModel(ggufs[0], "gguf", "openvino-genai")
+            return LocalModel(ggufs[0], "gguf", for_format("gguf").id)
         raise ArtifactIncomplete(
             f"{p} holds no model this app knows: expected openvino_model.xml (OpenVINO IR), "
             "genai_config.json (ONNX Runtime GenAI), config.json (Hugging Face checkpoint) or a .gguf file"
@@ -75,4 +75,4 @@ def detect(path: str | Path) -> LocalModel:
     missing = missing_files(p, fmt)
     if missing:
         raise ArtifactIncomplete(f"{p} looks like a {fmt} folder but lacks: {', '.join(missing)}")
-    return LocalModel(p, fmt, REQUIRED[fmt][0], _context_length(p, fmt))
+    return LocalModel(p, fmt, for_format(fmt).id, _context_length(p, fmt))

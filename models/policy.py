@@ -23,16 +23,31 @@ Where the ordering comes from (shared/reference/phi3-artifacts-and-devices.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from capabilities import Device, MachineProfile
+from capabilities import MachineProfile
 
 from .catalog import Artifact
+from .engines import registry
+from .fit import (
+    GB,
+    HEADROOM_PERCENT,
+    MIN_WINDOW,
+    fit_window,
+    gb,
+    required_bytes,
+    slots_that_fit,
+    weights_bytes,
+    windows,
+)
+from .speeds import Measured, Measurement, follow_measurements
+from .targets import FOREIGN_NPUS, Target, engine_reason
+from .targets import targets as device_targets
 
-GB = 1_000_000_000
-HEADROOM_PERCENT = 10  # need + 10 % must fit the pool: the OS, the browser and the runtime's buffers
-MIN_WINDOW = 1024  # the shortest window offered when memory is short (powers of two from the artifact's down)
+__all__ = ["GB", "HEADROOM_PERCENT", "MIN_WINDOW", "FOREIGN_NPUS", "Availability", "Candidate", "Measured",
+           "Measurement", "Preference", "Ranking", "Rejection", "follow_measurements", "rank", "required_bytes",
+           "resolve_mode", "slots_that_fit", "weights_bytes", "windows"]
+
 WINDOW_POINTS = 1.0  # score lost per halving of the window
 CHANNEL_WISE_POINTS = 0.5  # channel-wise INT4: less accurate than group-wise; the NPU's fastest when asked for
 
@@ -48,7 +63,7 @@ QUALITY_FIRST_POINTS = 100.0  # per tier with --prefer quality: more than any de
 BYTES_PER_TOKEN_WEIGHT = 1.5  # score points per GB of weights
 EMBEDDED_PENALTY = -100.0  # the embedded model only runs when no Phi-3 can
 DEVICE_CHOICES = ("auto", "cpu", "gpu", "npu", "dml")
-ENGINE_DIST = {"openvino-genai": "openvino-genai", "npu-acceleration-library": "intel-npu-acceleration-library"}
+MODES = ("auto", "fastest", "efficient", "quality")  # --prefer: auto resolves to efficient on battery, else fastest
 
 
 @dataclass(frozen=True)
@@ -66,31 +81,6 @@ class Availability:
     hub_reachable: bool = True
     hub_reason: str = ""
     offline: bool = False
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One (artifact, device) as `--bench` measured it on this machine."""
-
-    tokens_per_s: float  # decode, median of the runs
-    ttft_s: float = 0.0  # first token for the short prompt, median
-    path: str = ""  # a local model (`--model PATH`) is known by its name only: the path measured must match
-    measured_at: str = ""  # ISO date of the run
-
-
-@dataclass(frozen=True)
-class Measured:
-    """Speeds measured on this machine, by (artifact id, device id); empty: everything is estimated."""
-
-    figures: Mapping[tuple[str, str], Measurement] = field(default_factory=dict)
-
-    def get(self, artifact: Artifact, device_id: str) -> Measurement | None:
-        m = self.figures.get((artifact.id, device_id))
-        if m is None or m.tokens_per_s <= 0 or not math.isfinite(m.tokens_per_s):
-            return None
-        if artifact.source == "local" and m.path and artifact.path and m.path != artifact.path:
-            return None  # another folder of the same name
-        return m
 
 
 @dataclass(frozen=True)
@@ -137,103 +127,6 @@ class Ranking:
         }
 
 
-def _gb(n: float) -> str:
-    return f"{n / GB:.1f} GB"
-
-
-@dataclass(frozen=True)
-class _Target:
-    kind: str
-    device_id: str
-    name: str
-    device_class: str  # key of PRIORS
-    pool_bytes: int
-    pool_name: str
-    vendor: str = ""
-
-
-def _targets(artifact: Artifact, kind: str, profile: MachineProfile) -> tuple[list[_Target], list[str]]:
-    """The concrete devices an artifact could use for one device kind, or why there are none."""
-    ram = profile.memory.available_bytes
-    if kind == "cpu":
-        return [_Target("cpu", "CPU", f"CPU ({profile.cpu.brand})", "cpu", ram, "RAM")], []
-    if kind == "gpu":
-        if artifact.engine != "openvino-genai":
-            return [], ["GPU path is OpenVINO's"]
-        gpus = [d for d in profile.devices if d.kind == "gpu" and d.source == "openvino" and d.present]
-        if not gpus:
-            return [], [_absent_reason(profile, "gpu", "no GPU for OpenVINO", ("openvino",))]
-        return [_gpu_target(d, ram, d.id) for d in gpus], []
-    if kind == "npu":
-        source = "openvino" if artifact.engine == "openvino-genai" else None
-        npus = [d for d in profile.devices if d.kind == "npu" and d.present and d.vendor in ("Intel", "")
-                and (source is None or d.source == source)]
-        if artifact.engine == "npu-acceleration-library" and profile.system.os != "Windows":
-            return [], ["Intel NPU Acceleration Library runs on Windows only (its wheels)"]
-        if not npus:
-            others = [d for d in profile.devices if d.kind == "npu" and d.present and d.vendor not in ("Intel", "")]
-            if others:  # a driver would not help: say what the NPU is and what does run Phi-3 on it
-                return [], [_foreign_npu_reason(others[0])]
-            return [], [_absent_reason(profile, "npu", "no Intel NPU found")]  # any source: sysfs, pnp
-        d = npus[0]
-        return [_Target("npu", "NPU", f"NPU ({d.name})", "npu", ram, "RAM")], []
-    if kind == "dml":
-        if profile.system.os != "Windows":
-            return [], ["DirectML needs Windows with a DirectX 12 GPU"]
-        adapters = [d for d in profile.devices if d.source == "dxgi" and d.present]
-        if not adapters:
-            return [], [_absent_reason(profile, "gpu", "no DirectX 12 GPU found", ("dxgi",))]
-        # DirectML is pointed at the adapter by its LUID (unambiguous), else by its DXGI index
-        return [_gpu_target(d, ram, f"dml:{d.properties.get('luid') or d.properties.get('index', i)}", "DirectML ",
-                            kind="dml")
-                for i, d in enumerate(adapters)], []
-    return [], [f"unknown device kind {kind}"]
-
-
-def _gpu_target(d: Device, ram: int, device_id: str, via: str = "", kind: str = "gpu") -> _Target:
-    """A GPU target; kind "dml" when DirectML drives it (its name still says it is a GPU)."""
-    if d.discrete:
-        pool = d.memory_bytes or 0
-        return _Target(kind, device_id, f"{via}discrete GPU ({d.name})", "gpu-discrete", pool, "GPU memory",
-                       d.vendor)
-    return _Target(kind, device_id, f"{via}integrated GPU ({d.name})", "gpu-integrated", ram, "RAM (shared)",
-                   d.vendor)
-
-
-# What runs Phi-3 on NPUs this app cannot drive (shared/reference/phi3-artifacts-and-devices.md, sections A, D):
-# AMD's Ryzen AI builds of ONNX Runtime GenAI (VitisAI EP, not in the public wheel) and Qualcomm's QNN
-# context binaries (Qualcomm AI Hub / Genie).
-FOREIGN_NPUS = {
-    "AMD": ("an AMD XDNA NPU", "AMD's Ryzen AI software (Ryzen AI builds of ONNX Runtime GenAI, "
-            "amd/Phi-3.5-mini-instruct-…-onnx-ryzen-strix)"),
-    "Qualcomm": ("a Qualcomm Hexagon NPU", "Qualcomm's QNN runtime with the Qualcomm AI Hub build "
-                 "(qualcomm/Phi-3.5-mini-instruct)"),
-}
-
-
-def _foreign_npu_reason(d: Device) -> str:
-    what, theirs = FOREIGN_NPUS.get(d.vendor, (f"a {d.vendor} NPU", f"{d.vendor}'s own NPU software"))
-    return (f"this is {what} ({d.name}): OpenVINO and the Intel NPU library run only on Intel NPUs; "
-            f"{theirs} runs Phi-3 on it, which this app does not support yet")
-
-
-def _absent_reason(profile: MachineProfile, kind: str, default: str, sources: tuple[str, ...] = ()) -> str:
-    """Prefer the probe's own explanations (e.g. 'intel_vpu driver not loaded')."""
-    reasons = [d.reason for d in profile.devices
-               if d.kind == kind and not d.present and d.reason and (not sources or d.source in sources)]
-    return f"{default}: {'; '.join(dict.fromkeys(reasons))}" if reasons else default
-
-
-def _engine_reason(artifact: Artifact, kind: str, profile: MachineProfile) -> str | None:
-    if artifact.engine == "onnxruntime-genai":
-        dml = profile.engine_version("onnxruntime-genai-directml")
-        if kind == "dml":
-            return None if dml else "onnxruntime-genai-directml is not installed (Windows only)"
-        return None if (dml or profile.engine_version("onnxruntime-genai")) else "onnxruntime-genai is not installed"
-    dist = ENGINE_DIST[artifact.engine]
-    return None if profile.engine_version(dist) else f"{dist} is not installed"
-
-
 def _wanted(device: str, kind: str) -> bool:
     """`--device gpu` means the best GPU by any engine (OpenVINO's GPU plugin or DirectML); `dml` DirectML only."""
     return device in ("auto", kind) or (device == "gpu" and kind == "dml")
@@ -245,12 +138,12 @@ def resolve_mode(pref: Preference, profile: MachineProfile) -> str:
     return "efficient" if profile.power.on_battery else "fastest"
 
 
-def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfile,
+def _score(artifact: Artifact, target: Target, mode: str, profile: MachineProfile,
            cached: bool, window: int, window_note: str = "",
            quality: tuple[int, str] = (0, ""), asked_mode: str = "auto",
            measured: Measurement | None = None) -> tuple[float, list[str]]:
     speed, efficiency = PRIORS[target.device_class]
-    if target.device_id.startswith("dml:") and target.device_class == "gpu-integrated" and target.vendor == "Intel":
+    if target.kind == "dml" and target.device_class == "gpu-integrated" and target.vendor == "Intel":
         speed -= 0.5  # on an Intel iGPU OpenVINO's GPU plugin is the tuned path, DirectML the generic one
     reasons = []
     if mode == "quality":
@@ -270,16 +163,16 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
                        + (f" (--bench, {measured.measured_at})" if measured.measured_at else " (--bench)"))
     elif target.device_class == "gpu-discrete":
         reasons.append("a discrete GPU decodes from its own memory, faster than shared DRAM")
-    if target.kind == "cpu":
+    row = registry.get(artifact.engine)
+    if target.kind == "cpu" and row.tuned_cpu:
         intel = profile.cpu.vendor == "GenuineIntel"
-        if (artifact.engine == "openvino-genai") == intel:
+        if (row.tuned_cpu == "intel") == intel:
             score += 1.0
             if measured is None:
-                reasons.append("OpenVINO INT4 is the tuned path on an Intel CPU" if intel
-                               else "ONNX Runtime GenAI INT4 is Microsoft's CPU build for non-Intel CPUs")
-    if artifact.engine == "npu-acceleration-library":
+                reasons.append(row.tuned_note)
+    if row.retired:
         score -= 15.0
-        reasons.append("Intel NPU Acceleration Library is archived upstream: ranked after OpenVINO GenAI's NPU path")
+        reasons.append(row.retired)
     if artifact.embedded:
         score += EMBEDDED_PENALTY
         reasons.append("embedded fallback: runs when no Phi-3 artifact can be had")
@@ -312,125 +205,19 @@ def _score(artifact: Artifact, target: _Target, mode: str, profile: MachineProfi
         score += 2.0
         reasons.append("already on this PC: no download")
     elif not artifact.embedded:
-        reasons.append(f"downloads {_gb(artifact.download_bytes)} from {artifact.repo_id}")
+        reasons.append(f"downloads {gb(artifact.download_bytes)} from {artifact.repo_id}")
     if window < artifact.context_length:
         # a shorter window keeps fewer turns of the chat: each halving costs WINDOW_POINTS
         score -= WINDOW_POINTS * math.log2(artifact.context_length / window)
         reasons.append(window_note)
     if target.pool_bytes:
         used = weights_bytes(artifact) + artifact.kv_bytes_per_token * window
-        reasons.append(f"needs {_gb(used)} of {target.pool_name}, {_gb(target.pool_bytes)} available")
+        reasons.append(f"needs {gb(used)} of {target.pool_name}, {gb(target.pool_bytes)} available")
     return score, reasons
 
 
 def _rate(tokens_per_s: float) -> str:
     return f"{tokens_per_s:.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.1f}"
-
-
-def _same_choice(c: Candidate, mode: str) -> tuple:
-    """Candidates a measurement may reorder among themselves: the builds, engines and devices of one model
-    (the estimate chose the model: quality, size, the embedded fallback); with efficiency first, on one
-    class of device too (a measured speed says nothing of power)."""
-    art = c.artifact
-    key = (art.family, art.quality_tier, art.embedded, art.on_request)
-    return key + ((c.device_kind, c.pool_name),) if mode == "efficient" else key
-
-
-def follow_measurements(candidates: list[Candidate], measured: Measured, mode: str) -> list[Candidate]:
-    """Measured beats estimated: within each group of `_same_choice`, the measured candidates take the places
-    the estimate gave them, fastest first (each takes its place's score, so the list stays in score order);
-    unmeasured ones keep their places. Pure."""
-    groups: dict[tuple, list[int]] = {}
-    for i, c in enumerate(candidates):
-        if measured.get(c.artifact, c.device_id) is not None:
-            groups.setdefault(_same_choice(c, mode), []).append(i)
-    out = list(candidates)
-    for places in groups.values():
-        if len(places) < 2:
-            continue
-        speed = {i: measured.get(candidates[i].artifact, candidates[i].device_id).tokens_per_s for i in places}
-        fastest_first = sorted(places, key=lambda i: (-speed[i], i))
-        for place, i in zip(places, fastest_first, strict=True):
-            c = candidates[i]
-            note = (f"ranked by measured speed among the {len(places)} measured builds of this model here"
-                    + ("" if place == i else f" (the estimate put it {'higher' if i < place else 'lower'})"))
-            out[place] = replace(c, score=candidates[place].score, reasons=c.reasons + (note,))
-    return out
-
-
-def weights_bytes(artifact: Artifact) -> int:
-    """What the model needs besides its KV cache (catalog: run memory at the full window minus its KV cache)."""
-    return artifact.run_memory_bytes - artifact.kv_bytes_per_token * artifact.context_length
-
-
-def required_bytes(artifact: Artifact, window: int | None = None) -> int:
-    """Weights plus the KV cache of `window` tokens (default: the artifact's full window), plus headroom."""
-    need = weights_bytes(artifact) + artifact.kv_bytes_per_token * (window or artifact.context_length)
-    return need + need * HEADROOM_PERCENT // 100
-
-
-def slots_that_fit(candidate: Candidate, wanted: int) -> tuple[int, str]:
-    """How many answers at once fit the memory the candidate was checked against: each slot keeps a KV cache
-    of the candidate's whole window (the batching engine's pool is window x slots), the weights are shared.
-    At least one (the candidate fits one by construction); with a note when fewer than `wanted` fit."""
-    art, window = candidate.artifact, candidate.context_length
-    if wanted <= 1 or not art.kv_bytes_per_token or not candidate.pool_bytes:
-        return max(1, wanted), ""  # no KV figure or no memory figure: nothing to check against
-    per_slot = art.kv_bytes_per_token * window
-
-    def need(slots: int) -> int:
-        total = weights_bytes(art) + per_slot * slots
-        return total + total * HEADROOM_PERCENT // 100
-
-    slots = wanted
-    while slots > 1 and need(slots) > candidate.pool_bytes:
-        slots -= 1
-    if slots == wanted:
-        return slots, ""
-    return slots, (f"{slots} answer{'s' if slots > 1 else ''} at once instead of {wanted}: each one keeps a "
-                   f"{_tokens(window)}-token KV cache of {_gb(per_slot)}, and {wanted} need {_gb(need(wanted))} of "
-                   f"{candidate.pool_name or 'memory'} with the weights, {_gb(candidate.pool_bytes)} available")
-
-
-def windows(artifact: Artifact) -> list[int]:
-    """The windows to try, longest first: the artifact's own, then powers of two down to MIN_WINDOW.
-    Without a per-token KV figure only the full window is known to be right."""
-    full = artifact.context_length
-    out = [full]
-    if artifact.kv_bytes_per_token:
-        w = 1 << (full - 1).bit_length() - 1  # the largest power of two below full
-        while w >= MIN_WINDOW:
-            out.append(w)
-            w //= 2
-    return out
-
-
-def _tokens(n: int) -> str:
-    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
-
-
-def _fit(artifact: Artifact, t: _Target, profile: MachineProfile) -> tuple[int, str]:
-    """The longest window whose memory fits the pool the device really uses (checked before anything is
-    downloaded), with a note when it is shorter than the artifact's own; window 0 and the reason when
-    not even the shortest fits."""
-    full = artifact.context_length
-    if t.pool_name.startswith("RAM") and profile.memory.total_bytes == 0:
-        return full, ""  # memory unknown (the probe says why): let the load try
-    need = required_bytes(artifact)
-    for w in windows(artifact):
-        if required_bytes(artifact, w) <= t.pool_bytes:
-            if w == full:
-                return w, ""
-            return w, (f"runs with a {_tokens(w)}-token window on this PC ({_tokens(full)} needs {_gb(need)} of "
-                       f"{t.pool_name} with headroom, {_gb(t.pool_bytes)} available): the chat keeps fewer turns")
-    msg = f"needs {_gb(need)} of {t.pool_name} (with headroom), {_gb(t.pool_bytes)} available on {t.name}"
-    smallest = windows(artifact)[-1]
-    least = required_bytes(artifact, smallest)
-    if smallest != full:
-        msg += f"; even a {_tokens(smallest)}-token window needs {_gb(least)}"
-    if t.pool_name.startswith("RAM") and least <= profile.memory.total_bytes * 0.85:
-        msg += f" ({_gb(profile.memory.total_bytes)} in all: closing other apps may free enough)"
-    return 0, msg
 
 
 def _availability_reason(artifact: Artifact, avail: Availability) -> str | None:
@@ -477,12 +264,12 @@ def rank(profile: MachineProfile, catalog: tuple[Artifact, ...], pref: Preferenc
                     artifact.on_request_note or "outside the default choice",
                     "ask for it by id (--model, the page's model list) or with --prefer quality")))
                 continue
-            blockers = [r for r in (_engine_reason(artifact, kind, profile),
+            blockers = [r for r in (engine_reason(artifact, kind, profile),
                                     _availability_reason(artifact, avail)) if r]
-            targets, why = _targets(artifact, kind, profile)
+            targets, why = device_targets(artifact, kind, profile)
             fitting, short = [], []
             for t in targets:
-                window, note = _fit(artifact, t, profile)
+                window, note = fit_window(artifact, t, profile)
                 if window:
                     fitting.append((t, window, note))
                 else:

@@ -35,12 +35,16 @@ class Settings:
         return self.home / "compiled"
 
 
+def default_home() -> Path:
+    """The app's own cache: PHI3PC_HOME, else ~/.cache/phi3-aipc (the probe keeps its CPU reading there too)."""
+    return Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
+
+
 def load_settings(offline: bool = False, home: str | os.PathLike | None = None,
                   hf_cache: str | os.PathLike | None = None, hf_endpoint: str | None = None,
                   parallel: int | None = None, draft: str = "", prompt_lookup: bool = False) -> Settings:
-    default_home = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
     return Settings(
-        home=Path(home) if home else default_home,
+        home=Path(home) if home else default_home(),
         offline=offline or _truthy(os.environ.get("HF_HUB_OFFLINE")) or hf_constants.HF_HUB_OFFLINE,
         hf_endpoint=hf_endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT,
         hf_cache=Path(hf_cache) if hf_cache else Path(hf_constants.HF_HUB_CACHE),

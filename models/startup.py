@@ -11,7 +11,7 @@ from capabilities import MachineProfile
 
 from . import store
 from .catalog import Artifact
-from .engines import Engine, EngineSpec, load
+from .engines import Engine, EngineSpec, load, registry
 from .errors import AppError, HubUnreachable, NotEnoughDisk, NoUsableArtifact
 from .formats import detect
 from .policy import Availability, Candidate, Measured, Preference, Ranking, rank, slots_that_fit
@@ -26,6 +26,19 @@ HOW_TO_GET_PHI3 = (
 )
 
 
+@dataclass(frozen=True)
+class Running:
+    """What runs, as the page and the console say it: typed, so no code parses the sentence back."""
+
+    model: str  # the artifact's name
+    device_name: str  # "CPU (AMD EPYC 7B13)"
+    device_id: str  # what the engine was given: "CPU", "GPU.0", "NPU", "dml:0"
+    engine: str  # the engine's display name
+
+    def text(self) -> str:
+        return f"{self.model} on {self.device_name} with {self.engine}"
+
+
 @dataclass
 class Loaded:
     engine: Engine
@@ -37,12 +50,15 @@ class Loaded:
     def artifact(self) -> Artifact:
         return self.candidate.artifact
 
+    def summary(self) -> Running:
+        c = self.candidate
+        return Running(c.artifact.name, c.device_name, c.device_id, self.engine.name)
+
 
 def local_artifact(path: str) -> Artifact:
     """A model folder or GGUF file given with --model PATH, as a catalog entry the policy can rank."""
     found = detect(path)
-    devices = {"openvino-genai": ("cpu", "gpu", "npu"), "onnxruntime-genai": ("cpu", "dml"),
-               "npu-acceleration-library": ("npu",)}[found.engine]
+    devices = registry.get(found.engine).devices
     size = sum(f.stat().st_size for f in ([found.path] if found.path.is_file() else found.path.rglob("*"))
                if f.is_file())
     return Artifact(
@@ -85,10 +101,11 @@ def spec_for(candidate: Candidate, path: Path, settings: Settings, notices: list
     parallel, why = slots_that_fit(candidate, wanted)  # every slot keeps a whole window of KV cache
     if why and notices is not None:
         notices.append(f"{art.name}: {why}.")
-    options = {"gguf_keep_ir": art.embedded and cache is not None, "parallel": parallel}
+    options = {"gguf_keep_ir": art.embedded and cache is not None}
     options.update(assisted_options(candidate, settings, notices, path, parallel, progress, hub_down))
     return EngineSpec(
-        path=str(path), engine=art.engine, device=candidate.device_id, label=art.name,
+        path=str(path), engine=art.engine, device=candidate.device_id, device_kind=candidate.device_kind,
+        parallel=parallel, label=art.name,
         precision=art.precision, context_length=candidate.context_length,
         cache_dir=str(cache) if cache else None,
         # the embedded GGUF lives in the app's cache: keep OpenVINO's IR of it there (loads ~2x faster)
@@ -112,7 +129,7 @@ def assisted_options(candidate: Candidate, settings: Settings, notices: list[str
     art = candidate.artifact
     say = notices.append if notices is not None else (lambda _line: None)
     lookup = {"prompt_lookup": True} if settings.prompt_lookup else {}
-    if art.engine != "openvino-genai" or candidate.device_kind not in ("cpu", "gpu"):
+    if candidate.device_kind not in registry.get(art.engine).assisted:
         return {}
     if not settings.draft:  # --no-draft
         return lookup
@@ -162,7 +179,7 @@ def _draft_does_not_fit(candidate: Candidate, draft: Path, label: str, parallel:
         return ""
     art, window = candidate.artifact, candidate.context_length
     try:
-        from .engines.openvino_batching import kv_bytes_per_token
+        from .engines.kv_cache import kv_bytes_per_token
 
         weights = (draft / "openvino_model.bin").stat().st_size
         kv = kv_bytes_per_token(draft / "openvino_model.xml", 2)
@@ -182,9 +199,10 @@ DEFAULT_PARALLEL = 4  # answers at once on the CPU or a GPU (continuous batching
 
 
 def parallel_for(candidate: Candidate, settings: Settings) -> int:
-    """How many answers the engine runs together: only OpenVINO GenAI on a CPU or GPU batches; the NPU
-    (static shapes), ONNX Runtime GenAI and the NPU library answer one at a time."""
-    if candidate.artifact.engine != "openvino-genai" or candidate.device_kind not in ("cpu", "gpu"):
+    """How many answers the engine runs together: only an engine that batches on this device kind (the registry:
+    OpenVINO GenAI on a CPU or GPU) runs more than one; the NPU (static shapes) and the others answer one at a
+    time. The one place this is decided: `load` reads the spec's `parallel`."""
+    if not registry.get(candidate.artifact.engine).batches_on(candidate.device_kind):
         return 1
     return max(1, settings.parallel if settings.parallel is not None else DEFAULT_PARALLEL)
 

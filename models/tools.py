@@ -37,8 +37,11 @@ def ensure(log=print) -> None:
     pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.check_call([*pip, TORCH_PIN])
     subprocess.check_call([*pip, "-r", str(REQUIREMENTS)])
-    try:
-        metadata.version("torchvision")
-    except metadata.PackageNotFoundError:
-        return
-    subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "torchvision"])
+    drop_torchvision(sys.executable)
+
+
+def drop_torchvision(python: str) -> None:
+    """optimum-intel may pull a torchvision that breaks every transformers import next to the pinned CPU torch
+    ("operator torchvision::nms does not exist"); text models do not need it. Standard library only: launch.py
+    calls it for its own set-up too, before the environment can import anything else."""
+    subprocess.call([python, "-m", "pip", "uninstall", "-y", "-q", "torchvision"], stderr=subprocess.DEVNULL)

@@ -27,7 +27,9 @@ os.environ["HF_ENDPOINT"] = CLOSED_ENDPOINT
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 # The user's real app cache holds only the shared test-model build; everything else goes to this run's home.
-_USER_HOME = Path(os.environ.get("PHI3PC_HOME") or Path.home() / ".cache" / "phi3-aipc")
+from models.settings import default_home  # noqa: E402
+
+_USER_HOME = default_home()
 os.environ.setdefault("PHI3PC_TEST_MODELS", str(_USER_HOME / "test-models"))
 RUN_DIR = Path(tempfile.mkdtemp(prefix="phi3pc-tests-"))
 os.environ["PHI3PC_HOME"] = str(RUN_DIR / "home")
@@ -39,6 +41,7 @@ from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, load  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
+from tools.live_app import app_env  # noqa: E402,F401 - tests import app_env from here
 
 
 def pytest_collection_modifyitems(items):
@@ -79,23 +82,15 @@ def engine(embedded_gguf, app_home):
     eng.close()
 
 
-def app_env(home: Path | None = None) -> dict:
-    """Environment for running launch.py in a subprocess from the tests."""
-    env = dict(os.environ, PHI3PC_NO_VENV="1", HF_ENDPOINT=CLOSED_ENDPOINT, PYTHONUNBUFFERED="1")
-    if home is not None:
-        env["PHI3PC_HOME"] = str(home)
-    return env
-
-
 @pytest.fixture(scope="session")
 def phi3_models():
     """The Phi-3-architecture test model and its exports (built once per machine, ~4 min; cached)."""
-    from tests.support.phi3_test_model import build
+    from tools.phi3_test_model import build
 
     return build(log=lambda msg: print(f"[phi3 test model] {msg}", flush=True))
 
 
-# -- the browser tests' fixtures (tests/support/browser_page.py has the helpers; a module may define its own `app`) ------
+# -- the browser tests' fixtures (tests/support/browser_page.py has the helpers; a module may define its own `app`)
 @pytest.fixture(scope="module")
 def app(embedded_gguf, app_home):
     """The real app on the embedded model, one per browser test module."""

@@ -6,26 +6,24 @@ Two ways in, each measured on its own: `engine` calls the engine seam from N thr
 (`launch.py --offline --model PATH --parallel N`, loopback) and runs N streaming clients of /v1/chat/completions
 at once, timing the first content chunk and counting the tokens the server's usage chunk reports.
 
-    .venv/bin/python tools/bench_batching.py [--tokens 128] [--parallel 1 2 4 8] [--through engine api]
+    .venv/bin/python -m tools.bench_batching [--tokens 128] [--parallel 1 2 4 8] [--through engine api]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, Sampling, load  # noqa: E402
+from models.engines.registry import for_format  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
-from tests.support.phi3_test_model import root as test_model_root  # noqa: E402
+from tools.phi3_test_model import root as test_model_root  # noqa: E402
 
 TOPICS = ["a dragon and a knight", "a lighthouse keeper", "a robot learning to cook", "two rival bakers",
           "a lost cat in Paris", "a journey across the desert", "a chess tournament", "a ship in a storm"]
@@ -111,9 +109,9 @@ def _table(title: str, parallel: list[int], measure) -> None:
 
 
 def bench(label: str, path: Path, parallel: list[int], tokens: int, cache: Path) -> None:
-    engine = load(EngineSpec(path=str(path), engine="openvino-genai", device="CPU", label=label,
+    engine = load(EngineSpec(path=str(path), engine=for_format("gguf").id, device="CPU", label=label,
                              context_length=4096, cache_dir=str(cache / label),
-                             options={"gguf_keep_ir": True, "parallel": max(parallel)}))
+                             parallel=max(parallel), options={"gguf_keep_ir": True}))
     try:
         _table(f"{label} ({path.name}), engine seam, CPU, {engine.max_parallel} slots, KV pool {engine.cache_gb} GB, "
                f"{tokens} new tokens each (greedy)", parallel, lambda users: run(engine, users, tokens))
@@ -122,7 +120,7 @@ def bench(label: str, path: Path, parallel: list[int], tokens: int, cache: Path)
 
 
 def bench_api(label: str, path: Path, parallel: list[int], tokens: int, home: Path) -> None:
-    from tests.support.live_app import start_app
+    from tools.live_app import start_app
 
     app = start_app("--offline", "--model", str(path), "--parallel", str(max(parallel)),
                     "--max-new-tokens", str(tokens), home=home)
@@ -146,7 +144,7 @@ def main() -> None:
         if (int4 / ".complete").is_file():
             models.append(("Phi-3 test model INT4", int4))
         else:
-            print(f"\nPhi-3 test model not built ({int4}): skipped (python tests/support/phi3_test_model.py builds it)")
+            print(f"\nPhi-3 test model not built ({int4}): skipped (python -m tools.phi3_test_model builds it)")
         for label, path in models:
             if "engine" in args.through:
                 bench(label, path, args.parallel, args.tokens, Path(tmp))

@@ -10,23 +10,21 @@ every greedy answer was identical with and without. The draft here is as big as 
 small sibling), so speculative decoding cannot win on it: the row shows its overhead and its acceptance; a real pair
 (Phi-3-mini + FastDraft-50M) differs. Prompt lookup pays when the answer copies the prompt.
 
-    .venv/bin/python tools/bench_decoding.py [--tokens 128] [--rounds 2] [--adapters single batching]
+    .venv/bin/python -m tools.bench_decoding [--tokens 128] [--rounds 2] [--adapters single batching]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.catalog import embedded_default, load_catalog  # noqa: E402
 from models.engines import EngineSpec, Sampling, load  # noqa: E402
+from models.engines.registry import for_format  # noqa: E402
 from models.settings import load_settings  # noqa: E402
 from models.store import fetch_embedded  # noqa: E402
-from tests.support.phi3_test_model import root as test_model_root  # noqa: E402
+from tools.phi3_test_model import root as test_model_root  # noqa: E402
 
 STORIES = [[{"role": "user", "content": f"Write a long story about {topic}."}]
            for topic in ("a dragon and a knight", "a lighthouse keeper", "a robot learning to cook")]
@@ -43,9 +41,9 @@ ADAPTERS = {"single": 1, "batching": 4}
 
 
 def engine(path: Path, parallel: int, cache: Path, label: str, **options):
-    return load(EngineSpec(path=str(path), engine="openvino-genai", device="CPU", label=label, context_length=4096,
+    return load(EngineSpec(path=str(path), engine=for_format("gguf").id, device="CPU", label=label, context_length=4096,
                            cache_dir=str(cache / label.replace(" ", "-")),
-                           options={"parallel": parallel, "gguf_keep_ir": True, **options}))
+                           parallel=parallel, options={"gguf_keep_ir": True, **options}))
 
 
 def _decode(reply) -> tuple[int, float]:
@@ -97,7 +95,7 @@ def main() -> None:
                    {"draft_path": str(int4), "draft_label": "test model INT4"}, STORIES),
                   ("Phi-3 test model FP16", fp16, "prompt lookup (rewrite)", {"prompt_lookup": True}, REWRITES)]
     else:
-        print(f"Phi-3 test model not built ({built}): its rows are skipped (python tests/support/phi3_test_model.py)")
+        print(f"Phi-3 test model not built ({built}): its rows are skipped (python -m tools.phi3_test_model)")
     cases.append(("SmolLM2-135M (GGUF)", gguf, "prompt lookup (rewrite)", {"prompt_lookup": True}, REWRITES))
     print(f"CPU, greedy, up to {args.tokens} new tokens, {args.rounds} rounds of 3 prompts; num_assistant_tokens 5, "
           "max_ngram_size 3")

@@ -1,4 +1,4 @@
-"""Record this machine's raw probe inputs as a fixture: python tools/record_machine.py NAME
+"""Record this machine's raw probe inputs as a fixture: python -m tools.record_machine NAME
 
 Writes tests/fixtures/machines/NAME/inputs.json (see tests/support/machines.py for the keys). Nothing is
 interpreted here: the probe's parsers read the recording exactly as they read the live machine.
@@ -12,11 +12,10 @@ import platform
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from capabilities import openvino_devices  # noqa: E402
-from capabilities.engines import ENGINE_PACKAGES, installed_version  # noqa: E402
+from capabilities.engines import installed_version  # noqa: E402
 from capabilities.probe import _battery, _core_counts, _cpuinfo_live, _system_live, _virtual_memory  # noqa: E402
+from models.engines.registry import packages  # noqa: E402
 
 SYSFS_GLOBS = ("sys/class/accel/*", "sys/bus/pci/devices/*")
 SYSFS_FILES = ("vendor", "device", "class")
@@ -53,7 +52,7 @@ def record() -> dict:
         "memory": {"total": vm.total, "available": vm.available},
         "battery": None if battery is None else {"percent": battery.percent, "power_plugged": battery.power_plugged},
         "openvino": openvino_devices.read_live(openvino.Core),
-        "engines": {d: v for d in ENGINE_PACKAGES if (v := installed_version(d))},
+        "engines": {d: v for d in packages() if (v := installed_version(d))},
     }
     if platform.system() == "Linux":
         data["sysfs"] = record_sysfs()

@@ -1,7 +1,7 @@
 """RSS of the server against API requests answered (a script): does the memory grow per request, or only
 while the batching engine's KV-cache pool becomes resident?
 
-    .venv/bin/python tools/rss_per_request.py [--requests 4000] [--every 100] [--fill-kv] [--out DIR]
+    .venv/bin/python -m tools.rss_per_request [--requests 4000] [--every 100] [--fill-kv] [--out DIR]
 
 It starts the app (`--offline`, the embedded model, the default `--parallel`), sends short chat requests one
 after another (two-token answers, seven different questions), and samples the server's RSS every `--every`
@@ -18,12 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import httpx  # noqa: E402
 
-from tests.support.live_app import start_app  # noqa: E402
-from tools.soak import fill_kv, rss_of  # noqa: E402
+from tools.live_app import start_app  # noqa: E402
+from tools.server_memory import fill_kv, rss_of
 
 
 def sample(url: str, pid: int, requests: int, every: int) -> list[tuple[int, float, float]]:

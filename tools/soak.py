@@ -1,7 +1,7 @@
-"""Soak (a script; the CI short form is tests/test_soak.py): API clients at once for a bounded time against the
+"""Soak (a script; the CI short form is tests/e2e/test_soak.py): API clients at once for a bounded time against the
 real app on loopback, and what it did to the server.
 
-    .venv/bin/python tools/soak.py [--clients 8] [--seconds 120] [--model smollm2-135m-embedded] [--url URL]
+    .venv/bin/python -m tools.soak [--clients 8] [--seconds 120] [--model smollm2-135m-embedded] [--url URL]
                                    [--fill-kv] [--timeline]
 
 Unless `--url` is given it starts the app itself (`--offline`, the app's default `--parallel`) and always
@@ -34,22 +34,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import httpx
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
+from tools.server_memory import error_code, fill_kv, rss_of, server_pid
+from tools.soak_report import MAX_RSS_GROWTH_PCT, Result, SoakReport, tally
 
-MAX_RSS_GROWTH_PCT = 5.0
 SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid",
             "Russia": "Moscow", "Egypt": "Cairo", "China": "Beijing", "Greece": "Athens", "Portugal": "Lisbon",
@@ -59,163 +55,6 @@ COUNTRIES = list(CAPITALS)
 CANCEL_EVERY = 5  # every fifth request of a client is a stream it closes early
 CANCEL_AFTER_CHUNKS = 3
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FILL_WORDS = 400  # words of one --fill-kv prompt to begin with (about 2,000 tokens); halved while too long
-FILL_FLAT_S = 20  # --fill-kv stops once the RSS moved less than FILL_FLAT_PCT over this many seconds
-FILL_FLAT_PCT = 0.5
-
-
-@dataclass
-class Result:
-    client: int
-    kind: str  # "stream" | "plain" | "cancel"
-    status: int = 0  # HTTP status of the last attempt; 0: no answer (connection error, timeout)
-    refused: int = 0  # 429 queue_full answers before this one was served
-    error: str = ""
-    complete: bool = False
-    finish: str | None = None
-    text: str = ""
-    ttft_s: float | None = None  # streams: to the first content delta
-    total_s: float | None = None
-    expected: str = ""  # the capital the answer should name, when the question asked for one
-    tokens: int = 0  # prompt + completion tokens, from the usage the server sent
-
-
-@dataclass
-class SoakReport:
-    url: str
-    clients: int
-    seconds: float
-    wall_s: float = 0.0
-    requests: int = 0  # requests answered (complete, incomplete, cancelled): 429 retries not counted
-    complete: int = 0
-    streamed: int = 0  # of the complete ones
-    cancelled: int = 0
-    refused_429: int = 0
-    tokens: int = 0  # prompt + completion tokens of the complete replies
-    errors: list[str] = field(default_factory=list)
-    incomplete: list[str] = field(default_factory=list)
-    capitals_asked: int = 0
-    capitals_right: int = 0
-    ttft_p50: float | None = None
-    ttft_p95: float | None = None
-    total_p50: float | None = None
-    total_p95: float | None = None
-    fill_s: float | None = None  # --fill-kv: how long it ran, its prompt tokens, the RSS before it
-    fill_tokens: int = 0
-    rss_before_fill: int | None = None
-    rss_start: int | None = None  # bytes, when the clients started
-    warmup_s: float | None = None  # when the warm-up ended, from the start of the clients
-    rss_warm: int | None = None
-    rss_end: int | None = None
-    rss_peak: int | None = None
-    rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds from the clients' start, bytes)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def rss_growth_pct(self) -> float | None:
-        if not self.rss_warm or self.rss_end is None:
-            return None
-        return 100.0 * (self.rss_end - self.rss_warm) / self.rss_warm
-
-    def rss_growth_per_min(self, since_s: float) -> float | None:
-        """MiB a minute from the sample nearest `since_s` to the end: whether it still grew at the end."""
-        later = [(t, rss) for t, rss in self.rss_timeline if t >= since_s]
-        if len(later) < 2 or later[-1][0] - later[0][0] < 1:
-            return None
-        (t0, r0), (t1, r1) = later[0], later[-1]
-        return (r1 - r0) / 2**20 / ((t1 - t0) / 60)
-
-    @property
-    def failures(self) -> list[str]:
-        out = []
-        if self.errors:
-            out.append(f"{len(self.errors)} error(s) other than 429 queue_full")
-        if self.incomplete:
-            out.append(f"{len(self.incomplete)} incomplete repl(ies)")
-        if not self.requests:
-            out.append("no request was answered")
-        growth = self.rss_growth_pct
-        if growth is None:
-            out.append("the server's RSS growth was not measured")
-        elif growth >= MAX_RSS_GROWTH_PCT:
-            out.append(f"RSS grew {growth:.1f} % (limit {MAX_RSS_GROWTH_PCT:g} %)")
-        return out
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def text(self) -> str:
-        def s(x: float | None) -> str:
-            return "-" if x is None else f"{x:.2f} s"
-
-        def mb(x: int | None) -> str:
-            return "-" if x is None else f"{x / 2**20:.0f} MiB"
-
-        def rate(x: float | None) -> str:
-            return "-" if x is None else f"{x:+.1f} MiB/min"
-
-        growth = self.rss_growth_pct
-        lines = [f"soak: {self.clients} clients x {self.seconds:g} s against {self.url} (wall {self.wall_s:.0f} s)"]
-        if self.fill_s is not None:
-            lines.append(f"  KV fill    {self.fill_s:.0f} s, {self.fill_tokens} prompt tokens: RSS "
-                         f"{mb(self.rss_before_fill)} -> {mb(self.rss_start)} before the clients started")
-        lines += [
-            f"  requests   {self.requests} answered: {self.complete} complete ({self.streamed} streamed, "
-            f"{self.complete - self.streamed} not; {self.tokens} tokens), {self.cancelled} cancelled by the "
-            f"client; {self.refused_429} refused 429 queue_full (retried); {len(self.errors)} errors",
-            f"  replies    every non-cancelled reply complete: {'yes' if not self.incomplete else 'NO'} "
-            f"({len(self.incomplete)} incomplete); capital named right in {self.capitals_right} of "
-            f"{self.capitals_asked} answers that asked for one",
-            f"  first tok  p50 {s(self.ttft_p50)}  p95 {s(self.ttft_p95)}  (streams)",
-            f"  latency    p50 {s(self.total_p50)}  p95 {s(self.total_p95)}  (complete replies, from send to end)",
-            f"  server RSS {mb(self.rss_start)} at the start, {mb(self.rss_warm)} after warm-up (at "
-            f"{s(self.warmup_s)}), {mb(self.rss_end)} at the end: "
-            f"{'-' if growth is None else f'{growth:+.1f} %'} (limit +{MAX_RSS_GROWTH_PCT:g} %); peak "
-            f"{mb(self.rss_peak)}; {rate(self.rss_growth_per_min(self.warmup_s or 0))} after warm-up, "
-            f"{rate(self.rss_growth_per_min(self.wall_s * 0.75))} in the last quarter",
-        ]
-        lines += [f"  error      {e}" for e in self.errors[:10]]
-        lines += [f"  incomplete {e}" for e in self.incomplete[:10]]
-        lines += [f"  note       {n}" for n in self.notes]
-        lines.append("  result     " + ("PASS" if self.ok else "FAIL: " + "; ".join(self.failures)))
-        return "\n".join(lines)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100) of `values`; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def rss_of(pid: int) -> int | None:
-    """Resident memory of a process and its children, in bytes; None once it is gone."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return None
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def server_pid(url: str) -> int | None:
-    """The process listening on the URL's port on this machine, if it can be seen."""
-    port = urlsplit(url).port or 80
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                return conn.pid
-    except psutil.Error:
-        return None
-    return None
 
 
 class _Run:
@@ -301,7 +140,7 @@ def _ask(http: httpx.Client, stop: threading.Event, deadline: float, client: int
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as err:
             res.error = f"client {client} {kind}: {type(err).__name__}: {err}"
             return res
-        code = _error_code(refused)
+        code = error_code(refused)
         if refused.status_code == 429 and code == "queue_full":
             res.refused += 1
             wait = min(float(refused.headers.get("Retry-After", "1") or 1), 10.0)
@@ -310,13 +149,6 @@ def _ask(http: httpx.Client, stop: threading.Event, deadline: float, client: int
             continue
         res.error = f"client {client} {kind}: HTTP {refused.status_code} {code or ''}: {refused.text[:200]}"
         return res
-
-
-def _error_code(r: httpx.Response) -> str | None:
-    try:
-        return r.json()["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def _read_stream(r: httpx.Response, res: Result, sent: float, cancel: bool) -> None:
@@ -397,70 +229,6 @@ def _sampler(pid: int | None, run: _Run, report: SoakReport, every: float = 0.5)
             run.warm.set()
 
 
-def fill_kv(url: str, pid: int, senders: int = 4, max_seconds: float = 300, timeout: float = 300,
-            stop: threading.Event | None = None) -> tuple[float, int, int | None, int | None, list[str]]:
-    """Long prompts of random words (nothing for prefix caching to reuse; one-token answers) from `senders`
-    threads until the server's RSS moved less than FILL_FLAT_PCT over FILL_FLAT_S seconds in which prompts
-    were answered, or `max_seconds`: the engine's KV pool is resident then. The prompts in flight at the end
-    are waited for (at most `timeout`), so that they do not slow the soak after it.
-    Returns (seconds, prompt tokens answered, RSS before, RSS after, errors)."""
-    stop = stop or threading.Event()
-    done = threading.Event()
-    started = time.monotonic()
-    tokens = [0]
-    answered: list[float] = []  # when each prompt was answered
-    errors: list[str] = []
-    lock = threading.Lock()
-    before = rss_of(pid)
-
-    def prompts(i: int) -> None:
-        rnd = random.Random(f"fill-{i}-{time.time_ns()}")
-        words = FILL_WORDS
-        with httpx.Client(base_url=url, timeout=httpx.Timeout(timeout, connect=10)) as http:
-            while not done.is_set() and not stop.is_set():
-                text = " ".join(f"{rnd.choice(COUNTRIES)}{rnd.randrange(1000)}" for _ in range(words))
-                try:
-                    r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": text}],
-                                                                 "max_tokens": 1, "temperature": 0})
-                except httpx.HTTPError as err:
-                    with lock:
-                        errors.append(f"{type(err).__name__}: {err}")
-                    return
-                if r.status_code == 200:
-                    with lock:
-                        tokens[0] += int(r.json().get("usage", {}).get("prompt_tokens") or 0)
-                        answered.append(time.monotonic() - started)
-                elif _error_code(r) == "context_length_exceeded" and words > 50:
-                    words //= 2  # a smaller window than this prompt: shorter ones
-                elif r.status_code != 429:
-                    with lock:
-                        errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
-                    return
-
-    threads = [threading.Thread(target=prompts, args=(i,), name=f"soak-fill-{i}", daemon=True)
-               for i in range(senders)]
-    for t in threads:
-        t.start()
-    samples: list[tuple[float, int]] = []
-    try:
-        while not stop.wait(1.0):
-            now, rss = time.monotonic() - started, rss_of(pid)
-            if rss is None or now >= max_seconds or errors or not any(t.is_alive() for t in threads):
-                break
-            samples.append((now, rss))
-            window = [r for t, r in samples if t >= now - FILL_FLAT_S]
-            with lock:
-                progress = sum(t >= now - FILL_FLAT_S for t in answered)
-            flat = 100 * (max(window) - min(window)) / min(window) < FILL_FLAT_PCT
-            if now >= FILL_FLAT_S and progress >= 2 and flat:  # answered prompts, and the RSS did not move
-                break
-    finally:
-        done.set()
-        for t in threads:
-            t.join(timeout)
-    return time.monotonic() - started, tokens[0], before, rss_of(pid), errors
-
-
 def soak(url: str, clients: int = 8, seconds: float = 120, *, pid: int | None = None, turns: int = 5,
          max_tokens: int = 64, max_requests: int | None = None, warmup: float = 0.25, timeout: float = 120,
          fill: bool = False, fill_seconds: float = 300) -> SoakReport:
@@ -513,37 +281,8 @@ def soak(url: str, clients: int = 8, seconds: float = 120, *, pid: int | None = 
     if pid is not None and report.rss_warm is None and report.rss_end is not None:
         report.notes.append("the warm-up never ended (a client did not finish its first chat in time): "
                             "RSS growth not measured; run longer")
-    _tally(report, list(run.results))
+    tally(report, list(run.results))
     return report
-
-
-def _tally(report: SoakReport, results: list[Result]) -> None:
-    for r in results:
-        report.refused_429 += r.refused
-        if r.error:
-            report.errors.append(r.error)
-            continue
-        if r.status == 429:  # refused until the time was up: never answered
-            continue
-        report.requests += 1
-        if r.kind == "cancel":
-            report.cancelled += 1
-            continue
-        if not r.complete:
-            report.incomplete.append(f"client {r.client} {r.kind}: finish_reason {r.finish!r}, "
-                                     f"{len(r.text)} characters: {r.text[:80]!r}")
-            continue
-        report.complete += 1
-        report.tokens += r.tokens
-        report.streamed += r.kind == "stream"
-        if r.expected:
-            report.capitals_asked += 1
-            report.capitals_right += r.expected.lower() in r.text.lower()
-    done = [r for r in results if r.complete and not r.error]
-    ttft = [r.ttft_s for r in done if r.ttft_s is not None]
-    total = [r.total_s for r in done if r.total_s is not None]
-    report.ttft_p50, report.ttft_p95 = percentile(ttft, 50), percentile(ttft, 95)
-    report.total_p50, report.total_p95 = percentile(total, 50), percentile(total, 95)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,20 +304,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients, --seconds, --turns and --max-tokens must be positive")
     # SIGTERM ends the script the way Ctrl-C does: through the `finally` that stops the app
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    import shutil
 
-    # importing conftest points this process's PHI3PC_HOME at a fresh folder; the app is given the user's own
-    # home (the embedded model is cached there), and the fresh folder is removed at the end
-    from tests import conftest
-    from tests.support.live_app import start_app
+    from models.settings import load_settings
+    from tools.live_app import start_app
+
+    home = load_settings().home  # the user's own app home: the embedded model is cached there
 
     app = None
     try:
         url, pid = args.url, args.pid
         if url is None:
             if args.model == "smollm2-135m-embedded":
-                _ensure_embedded(conftest._USER_HOME)
-            app = start_app("--offline", "--model", args.model, home=conftest._USER_HOME)
+                _ensure_embedded(home)
+            app = start_app("--offline", "--model", args.model, home=home)
             url, pid = app.url, app.proc.pid
             print(f"app started: {url} (pid {pid})", flush=True)
         report = soak(url, args.clients, args.seconds, pid=pid, turns=args.turns, max_tokens=args.max_tokens,
@@ -595,7 +333,6 @@ def main(argv: list[str] | None = None) -> int:
             code = app.stop()
             if code != 0 or "Traceback" in "".join(app.lines):
                 print(f"the app ended with {code}:\n" + "".join(app.lines[-40:]), file=sys.stderr)
-        shutil.rmtree(conftest.RUN_DIR, ignore_errors=True)
     if args.timeline:
         print("RSS timeline (s:MiB): " + " ".join(f"{t:.0f}:{rss / 2**20:.0f}" for t, rss in report.rss_timeline[::4]))
     print(report.text())

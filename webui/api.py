@@ -1,6 +1,6 @@
 """An OpenAI-compatible API on the page's own server: GET /v1/models, POST /v1/chat/completions.
 
-Same engine, same queue and same credentials as the page (webui/chat.py ChatService). `response_format`
+Same engine, same queue and same credentials as the page (app/serving.py ServingQueue). `response_format`
 (`text`, `json_object`, `json_schema`) holds the answer to JSON in the engine itself (structured output); an
 engine without it, or a schema its grammar compiler rejects, is a 400 on `response_format`. Request bodies
 are typed models with bounds, so bad input is a 400 before anything runs; every error leaves in
@@ -22,11 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.serving import Event, QueueFull, ServingQueue
 from models.engines import JsonSchema, Reply, Sampling
+from models.engines.sampling import MAX_NEW_TOKENS, SEED, TEMPERATURE, TOP_P
 from models.errors import AppError, PromptTooLong
 
 from .asgi import replay
-from .chat import ChatService, Event, QueueFull
 
 OWNED_BY = "phi3-aipc"
 DEFAULT_MAX_BODY = 1_000_000  # bytes, every route: text of about 250,000 tokens, more than the longest window (128K)
@@ -92,12 +93,12 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
+    top_p: float | None = Field(default=None, gt=TOP_P[0], le=TOP_P[1])
+    max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
+    max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=SEED[0], le=SEED[1])
     n: int | None = Field(default=1, ge=1, le=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -173,7 +174,7 @@ def app_error(err: AppError) -> ApiError:
     return ApiError(503, str(err), type_="server_error", code="engine_unavailable")
 
 
-def router(service: ChatService, running_model: Callable[[], str], other_models: Callable[[], list[str]],
+def router(service: ServingQueue, running_model: Callable[[], str], other_models: Callable[[], list[str]],
            dependencies: list | None = None, default_max_tokens: int = 512):
     """The /v1 routes. `running_model()` is the id of the model being served; `other_models()` the ids it
     could switch to (listed, but not switched to from the API)."""

@@ -1,7 +1,7 @@
 """The Benchmark tab's logic: `launch.py --bench` as a child process of the app (one at a time per app), its
 progress lines while it runs, Stop, and the newest saved report (its chart and the table of its figures).
 
-No Gradio here: webui/app.py wires the tab's controls to a `BenchTab` (one per app, made in webui/cli.py,
+No Gradio here: webui/tabs/benchmark.py wires the tab's controls to a `BenchTab` (one per app, made in app/serve.py,
 closed when the app exits) and turns each `View` into updates; it refuses guests before anything here runs.
 
 The child is launch.py itself, with the app's own Python, launch.py's set-up first (it adds the chart tools on a
@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.bench import table
+from app.environment import INSIDE_FLAG
+from bench import table
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST_ONLY = "Only the host can run the benchmark"
@@ -222,7 +223,7 @@ def measured_line(report: dict, folder: Path) -> str:
 
 
 def figures_html(report: dict) -> str:
-    """The report's figures as models/bench/table.py gives them (the console's table), as an HTML table."""
+    """The report's figures as bench/table.py gives them (the console's table), as an HTML table."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
                    for row in table.rows(report))
@@ -298,8 +299,6 @@ class BenchTab:
         """The app's environment without launch.py's re-exec mark: the child runs launch.py's set-up first, which
         installs the chart tools (requirements-bench.txt) on a first benchmark, and goes on without them when it
         cannot (offline: a report without its chart). Up to date, the set-up is a few hash checks."""
-        from launch import INSIDE_FLAG
-
         env = dict(os.environ, **{"PHI3PC_HOME": str(self.home), "PYTHONUNBUFFERED": "1"})
         env.pop(INSIDE_FLAG, None)
         return env

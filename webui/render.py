@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from .chat import Conversation
 from .tab import title_of, to_json, to_markdown
+from .views import DeviceRow
 
 
 def _inline(text: str) -> str:
@@ -38,40 +39,28 @@ def machine_card(rows: tuple[tuple[str, str], ...] | list) -> str:
     return f"<div class='pc-card'><h3>This PC</h3><dl>{items}</dl></div>"
 
 
-def _device_id(name: str) -> tuple[str, str]:
-    m = re.match(r"^(.*) \[([^\]]+)\]$", name)
-    return (m.group(1), m.group(2)) if m else (name, "")
+def running_device(rows: tuple[DeviceRow, ...], device_id: str) -> int:
+    """Which found device runs the model: the one whose id is the running candidate's; -1 when none is."""
+    return next((i for i, r in enumerate(rows) if r.found and r.id.upper() == device_id.upper()), -1)
 
 
-def running_device(rows, running: str, device_id: str = "") -> int:
-    """Which device row runs the model: the one with `device_id`, else the found device of the running text
-    ("… on CPU (Intel Xeon) with …") whose name it contains; -1 when none can be told."""
-    found = [(i, *_device_id(r[0]), r[1]) for i, r in enumerate(rows) if r[2] == "yes"]
-    if device_id:
-        return next((i for i, _, did, _ in found if did.upper() == device_id.upper()), -1)
-    where = running.split(" on ", 1)[1] if " on " in running else running
-    kind = "npu" if "NPU" in where else "gpu" if "GPU" in where else "cpu"
-    return next((i for i, name, _, k in found if k == kind and name and name in where), -1)
-
-
-def device_cards(rows, running: str = "", device_id: str = "") -> str:
+def device_cards(rows: tuple[DeviceRow, ...], device_id: str = "") -> str:
     """One card per device the probe looked for: found or not, and why; the one the model runs on marked."""
     if not rows:
         return ""
-    now = running_device(rows, running, device_id)
+    now = running_device(rows, device_id) if device_id else -1
     cards = []
-    for i, (title, kind, found, details) in enumerate(rows):
-        name, did = _device_id(title)
-        state = "found" if found == "yes" else "not found"
+    for i, row in enumerate(rows):
+        state = "found" if row.found else "not found"
         mark = "<span class='badge run'>running the model</span>" if i == now else ""
-        why = "" if found == "yes" else "<b>why: </b>"
+        why = "" if row.found else "<b>why: </b>"
         cards.append(
-            f"<div class='dev-card {'on' if found == 'yes' else 'off'}{' running' if i == now else ''}'>"
-            f"<div class='dev-head'><span class='dev-kind'>{html.escape(kind.upper())}</span>"
-            f"<b class='dev-name'>{html.escape(name)}</b>{mark}</div>"
-            f"<div class='dev-meta'><span class='badge {'yes' if found == 'yes' else 'no'}'>{state}</span>"
-            f"{f' <code>{html.escape(did)}</code>' if did else ''}</div>"
-            f"<div class='dev-why'>{why}{html.escape(details) or '—'}</div></div>")
+            f"<div class='dev-card {'on' if row.found else 'off'}{' running' if i == now else ''}'>"
+            f"<div class='dev-head'><span class='dev-kind'>{html.escape(row.kind.upper())}</span>"
+            f"<b class='dev-name'>{html.escape(row.name)}</b>{mark}</div>"
+            f"<div class='dev-meta'><span class='badge {'yes' if row.found else 'no'}'>{state}</span>"
+            f"{f' <code>{html.escape(row.id)}</code>' if row.id else ''}</div>"
+            f"<div class='dev-why'>{why}{html.escape(row.details) or '—'}</div></div>")
     return f"<div class='dev-cards'>{''.join(cards)}</div>"
 
 

@@ -44,7 +44,7 @@ LOGIN_PAGE = frozenset({"/", "/login", "/login/", "/logout", "/config", "/config
                         "/gradio_api/login_check/", "/gradio_api/info", "/gradio_api/info/"})
 LOGIN_PAGE_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 # The routes the installed Gradio serves that stay open and take no one's session or event id (read in Gradio
-# 6.31's routes.py). With CLOSED and sessions.SESSION_ROUTES they cover every route: tests/test_security_routes.py
+# 6.31's routes.py). With CLOSED and sessions.SESSION_ROUTES they cover every route: tests/webui/test_security_routes.py
 # fails when an upgrade adds one, so a new route is looked at before it is served.
 NO_SESSION = frozenset({
     "/", "/config", "/login", "/logout", "/favicon.ico", "/manifest.json", "/robots.txt", "/theme.css",

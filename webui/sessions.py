@@ -7,7 +7,7 @@ clear its chat. This middleware closes that: every browser gets its own random c
 first request that uses a session id binds the id to that cookie and, in LAN mode, to the login that sent
 it. A later request with the same id from anyone else is refused (403) before Gradio sees it.
 
-The routes that take a session or an event id (`SESSION_ROUTES`; tests/test_security_routes.py checks the
+The routes that take a session or an event id (`SESSION_ROUTES`; tests/webui/test_security_routes.py checks the
 installed Gradio's routes against it and security.CLOSED, so a route a Gradio upgrade adds fails the suite):
 - `/queue/join` (JSON body): the session is claimed; `fn_index` must name one of the page's handlers and the
   text must be valid Unicode (400); the event id Gradio answers with is recorded as the caller's.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 
 from capabilities import MachineProfile
+from models.engines import registry
 from models.policy import Candidate, Ranking
 
 GB = 1_000_000_000
@@ -36,7 +38,18 @@ def machine_rows(p: MachineProfile) -> tuple[tuple[str, str], ...]:
     )
 
 
-def device_rows(p: MachineProfile) -> tuple[tuple[str, str, str, str], ...]:
+@dataclass(frozen=True)
+class DeviceRow:
+    """A device the probe looked for, as the page's card shows it."""
+
+    name: str
+    id: str  # the engine's device id ("CPU", "GPU.0", "NPU"): what a running model's candidate names
+    kind: str  # cpu | gpu | npu
+    found: bool
+    details: str  # what it is, or why it is not usable
+
+
+def device_rows(p: MachineProfile) -> tuple[DeviceRow, ...]:
     rows = []
     for d in p.devices:
         details = []
@@ -50,7 +63,7 @@ def device_rows(p: MachineProfile) -> tuple[tuple[str, str, str, str], ...]:
             details.append(f"via {d.source}")
         if d.reason:
             details.append(d.reason)
-        rows.append((f"{d.name} [{d.id}]", d.kind, "yes" if d.present else "no", ", ".join(details)))
+        rows.append(DeviceRow(d.name, d.id, d.kind, d.present, ", ".join(details)))
     return tuple(rows)
 
 
@@ -70,8 +83,7 @@ def explain_text(r: Ranking) -> str:
     return "\n".join(lines)
 
 
-ENGINES = {"openvino-genai": "OpenVINO GenAI", "onnxruntime-genai": "ONNX Runtime GenAI",
-           "npu-acceleration-library": "Intel NPU Acceleration Library"}
+
 _NEEDS = re.compile(r"^needs (\S+ GB) of (.+), (\S+ GB) available$")
 
 
@@ -112,7 +124,7 @@ def explain_markdown(r: Ranking, limit: int | None = None, running: Candidate | 
             f"<tr class='{'first' if i == 1 else ''}'><td>{i}</td><td><b>{html.escape(c.artifact.name)}</b>"
             + (f"<br><span class='badge run'>{mark}</span>" if mark else "")
             + f"<br><code>{html.escape(c.artifact.id)}</code></td>"
-            f"<td>{html.escape(ENGINES.get(c.artifact.engine, c.artifact.engine))}</td>"
+            f"<td>{html.escape(registry.display_name(c.artifact.engine))}</td>"
             f"<td>{html.escape(c.device_name)}</td><td>{html.escape(_download(c))}</td>"
             f"<td>{html.escape(memory) or '?'}</td><td><ul>{why}</ul></td></tr>")
     pref = r.preference

@@ -190,8 +190,9 @@ def assistance(spec: EngineSpec) -> tuple[Assistance | None, str | None]:
     if not draft and not lookup:
         return None, None
     tokens = _count(options, "num_assistant_tokens", DEFAULT_ASSISTANT_TOKENS, MAX_ASSISTANT_TOKENS)
-    kind = spec.device.split(".", maxsplit=1)[0].upper()
-    if kind not in ("CPU", "GPU"):
+    from .registry import get
+
+    if spec.device_kind not in get(spec.engine).assisted:
         asked = "speculative decoding" if draft else "prompt lookup"
         return None, f"{asked} runs on a CPU or GPU only: {spec.device} answers without it."
     if draft:

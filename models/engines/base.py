@@ -6,9 +6,10 @@
     reply.stats.tokens_per_s
 
 An engine runs up to `max_parallel` generations at once (1 for most adapters; the continuous-batching
-OpenVINO engine N): `stream` waits for a free slot (callers queue). Concurrency: `_slots` (a bounded
-semaphore of max_parallel) is held by each running generation; `_running` (under `_lock`) are the
-replies holding a slot. Each reply owns its cancel event: `reply.cancel()` (Stop) or closing a reply
+OpenVINO engine N). Concurrency: `_slots` (a bounded semaphore of max_parallel) is the one gate: a generation
+holds one while it runs. A caller of its own (`stream`) waits for one when its generation starts; the serving
+queue (app/serving.py) takes one with `admit()` for the head of its line, streams with `admitted=True` and gives it
+back with `dismiss()`. `_running` (under `_lock`) are the replies running now. Each reply owns its cancel event: `reply.cancel()` (Stop) or closing a reply
 early (a UI that stops iterating, a closed tab) stops that generation inside the engine and no other;
 `engine.cancel()` stops every running generation (shutdown, a switch). Whatever an engine raises while answering
 reaches the caller as the app's own `EngineError` (or another `AppError`), never as a bare
@@ -17,6 +18,7 @@ RuntimeError; the deltas already yielded stay with the caller.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import secrets
@@ -29,6 +31,7 @@ from typing import Any
 from ..errors import AppError, EngineError, check_text
 from .context import Budget, Message, fit_messages
 from .sampling import MAX_SEED, ResponseFormatError, Sampling
+
 
 @dataclass(frozen=True)
 class ReplyStats:
@@ -55,13 +58,20 @@ class EngineSpec:
     """What to load: a path, the engine that reads it and the device to run it on."""
 
     path: str
-    engine: str  # "openvino-genai" | "onnxruntime-genai" | "npu-acceleration-library"
+    engine: str  # an id of models/engines/registry.py
     device: str  # the engine's own device id: "CPU", "GPU.0", "NPU", "dml:0", "cpu"
     label: str  # shown to the user
     precision: str = ""
     context_length: int = 4096
     cache_dir: str | None = None
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # the adapter's own: a draft, prompt lookup, keeping a GGUF's IR
+    device_kind: str = ""  # cpu | gpu | npu | dml ("" -> told from `device` once, here)
+    parallel: int = 1  # answers at once (only an engine that batches on this device kind runs more than one)
+
+    def __post_init__(self) -> None:
+        if not self.device_kind:
+            kind = self.device.split(".", 1)[0].split(":", 1)[0].lower()
+            object.__setattr__(self, "device_kind", kind if kind in ("cpu", "gpu", "npu", "dml") else "cpu")
 
 
 # Control tokens look like <|im_end|>, <|end|>, <|assistant|>, <s>, </s>. A user's text must
@@ -221,15 +231,26 @@ class Engine(ABC):
         """The window this engine holds: the spec's, unless the engine knows a smaller one."""
         return Budget(self.spec.context_length)
 
-    def stream(self, messages: list[Message], sampling: Sampling = Sampling()) -> Reply:
+    def admit(self) -> bool:
+        """Take one of the engine's `max_parallel` slots now, if one is free: the one gate for what runs. A caller
+        that was admitted streams with `admitted=True` and gives the slot back with `dismiss()`."""
+        return self._slots.acquire(blocking=False)
+
+    def dismiss(self) -> None:
+        self._slots.release()
+
+    def stream(self, messages: list[Message], sampling: Sampling = Sampling(), admitted: bool = False) -> Reply:
+        """A reply streaming the answer. Without `admitted` the generation waits for a slot itself when it starts
+        (a caller of its own: --ask, the benchmark); the serving queue admits first (app/serving.py)."""
         for m in messages:  # before the engine: its tokenizer and chat history raise on such text
             check_text(f"a {m['role']} message", str(m["content"]), "messages")
         reply = Reply(iter(()))
-        reply._deltas = self._serialised(sanitize(messages), sampling, reply)
+        reply._deltas = self._serialised(sanitize(messages), sampling, reply, admitted)
         return reply
 
-    def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
-        with self._slots:  # at most max_parallel generations; the next caller waits here
+    def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply,
+                    admitted: bool) -> Iterator[str]:
+        with contextlib.nullcontext() if admitted else self._slots:  # at most max_parallel; others wait here
             with self._lock:
                 self._running.add(reply)
             try:

@@ -40,6 +40,32 @@ def chat_ids(tokenizer, messages: list[Message]):
                                          return_dict=False)
 
 
+def streaming_hooks():
+    """(stopping criteria for a cancel event, a streamer class pushing finished text to `emit`) on transformers' own
+    StoppingCriteria and TextStreamer (its incremental detokeniser). Imported when called."""
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+
+    class Cancelled(StoppingCriteria):
+        """Stops generate() once this request's own cancel event is set."""
+
+        def __init__(self, cancel):
+            self._event = cancel
+
+        def __call__(self, *_args, **_kwargs) -> bool:
+            return self._event.is_set()
+
+    class Pushing(TextStreamer):
+        def __init__(self, tokenizer, emit):
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self._emit = emit
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                self._emit(text)
+
+    return (lambda cancel: StoppingCriteriaList([Cancelled(cancel)])), Pushing
+
+
 class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NPU and the library's wheels
     name = "Intel NPU Acceleration Library"
 
@@ -49,7 +75,7 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
             import intel_npu_acceleration_library as npu_lib
             import torch
             from intel_npu_acceleration_library.compiler import CompilerConfig
-            from transformers import AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextStreamer
+            from transformers import AutoTokenizer
         except ImportError as err:
             raise EngineLoadError("the Intel NPU Acceleration Library is not installed (Windows only): "
                                   f"{err}", scope="device") from err
@@ -62,29 +88,7 @@ class NpuLibraryEngine(Engine):  # pragma: no cover - needs Windows, an Intel NP
         except Exception as err:  # noqa: BLE001 - compile and driver errors
             raise EngineLoadError(f"the NPU library could not compile {spec.label}: {err}") from err
         self._torch = torch
-
-        class Cancelled(StoppingCriteria):
-            """Stops generate() once this request's own cancel event is set."""
-
-            def __init__(self, cancel):
-                self._event = cancel
-
-            def __call__(self, *_args, **_kwargs) -> bool:
-                return self._event.is_set()
-
-        class Pushing(TextStreamer):
-            """transformers' own incremental detokeniser; its finished text goes to `emit`."""
-
-            def __init__(self, tokenizer, emit):
-                super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-                self._emit = emit
-
-            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-                if text:
-                    self._emit(text)
-
-        self._stopping = lambda cancel: StoppingCriteriaList([Cancelled(cancel)])
-        self._streamer_cls = Pushing
+        self._stopping, self._streamer_cls = streaming_hooks()
 
     def count_tokens(self, messages: list[Message]) -> int:
         return int(chat_ids(self._tokenizer, messages).shape[-1])

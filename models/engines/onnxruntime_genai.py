@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
-from .sampling import ResponseFormatError, Sampling
 from .context import Budget
+from .sampling import ResponseFormatError, Sampling
 
 # ONNX Runtime GenAI normalises provider names ("dml" -> "DML") when a provider is appended, but
 # looks provider options up by the exact name: options set under "dml" land in a second, unused
@@ -65,7 +65,7 @@ def genai_config(model_folder: str) -> dict:
 def cpu_threads_overlay(config: dict, cores: int) -> str | None:
     """The session options the CPU gets: one intra-op thread per core, unless the model's genai_config sets its
     own. The model builder writes none, and ONNX Runtime GenAI then ran one thread here: measured on 2 cores (idle,
-    test model INT4, `python -m models.bench.tune --part onnx`): 95 -> 191 tokens/s, first token 113 -> 62 ms, the
+    test model INT4, `python -m bench.tune --part onnx`): 95 -> 191 tokens/s, first token 113 -> 62 ms, the
     same greedy text. A JSON overlay for `og.Config.overlay`, or None. Pure."""
     try:
         session = config["model"]["decoder"].get("session_options", {})

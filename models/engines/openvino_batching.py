@@ -27,7 +27,6 @@ Detokenising, stop strings and figures are per request, in the caller's thread.
 from __future__ import annotations
 
 import itertools
-import math
 import queue
 import threading
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 from ..errors import EngineLoadError
 from .assisted import assistance, settle_json, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
-from .sampling import Sampling
+from .kv_cache import cache_gb, kv_bytes_per_token, kv_value_bytes
 from .openvino_genai import (
     PROBE,
     _available_devices,
@@ -49,44 +48,12 @@ from .openvino_genai import (
     pipeline_config,
     schema_rejected,
 )
+from .sampling import Sampling
 
 _END = object()
 CANCEL_WAIT_S = 5.0  # a caller that stops early waits this long at most for the scheduler to drop its request
 CALLERS_READ_S = 0.002  # before a step, the callers get this long at most to take the tokens of the last one
 MAX_KNOWN_SCHEMAS = 256  # schemas remembered as compiling; more and the memory starts afresh
-
-
-def kv_bytes_per_token(model_xml: Path, value_bytes: int) -> int:
-    """Bytes the KV cache holds per token: each key/value state of the stateful IR is [batch, kv heads, seq,
-    head size]. Read from the IR (weights are not loaded: read_model maps them)."""
-    import openvino
-
-    model = openvino.Core().read_model(str(model_xml))
-    per_token = 0
-    for op in model.get_ordered_ops():
-        if op.get_type_name() == "ReadValue":
-            shape = op.get_output_partial_shape(0)
-            if shape.rank.is_static and len(shape) == 4 and shape[1].is_static and shape[3].is_static:
-                per_token += shape[1].get_length() * shape[3].get_length()
-    if not per_token:
-        raise ValueError(f"{model_xml} has no key/value states of the usual shape")
-    return per_token * value_bytes
-
-
-def cache_gb(window: int, slots: int, bytes_per_token: int) -> int:
-    """The KV-cache pool (SchedulerConfig.cache_size, whole GB): every slot can hold a full window. Pure."""
-    return max(1, math.ceil(window * slots * bytes_per_token / 2**30))
-
-
-def _kv_value_bytes(device: str, config: dict) -> int:
-    """f32 KV cache: 4 bytes a value; f16 (GPU) and u8 with its scales (CPU default) are counted as 2."""
-    try:
-        import openvino
-
-        precision = str(openvino.Core().get_property(device.split(".", maxsplit=1)[0], "KV_CACHE_PRECISION"))
-    except Exception:  # noqa: BLE001 - a device without the property: count f16
-        precision = ""
-    return 4 if "f32" in precision or "float32" in precision else 2
 
 
 def let_callers_read(requests, limit_s: float | None = None) -> bool:
@@ -125,7 +92,7 @@ class BatchingOpenVinoEngine(Engine):
     structured_output = True
 
     def __init__(self, spec: EngineSpec):
-        self.max_parallel = max(1, int(spec.options.get("parallel", 1)))
+        self.max_parallel = max(1, int(spec.parallel))
         super().__init__(spec)
         import openvino_genai as ov_genai
 
@@ -172,7 +139,7 @@ class BatchingOpenVinoEngine(Engine):
     def _start(self, folder: Path) -> None:
         """Size the KV-cache pool (the draft's share too: the pipeline splits the pool between the two models),
         open the pipeline, start the scheduler and warm up."""
-        value_bytes = _kv_value_bytes(self.spec.device, self._config)
+        value_bytes = kv_value_bytes(self.spec.device, self._config)
         kv = kv_bytes_per_token(folder / "openvino_model.xml", value_bytes)
         if self.assist is not None and self.assist.kind == "draft":
             kv += kv_bytes_per_token(Path(self.assist.draft_path) / "openvino_model.xml", value_bytes)

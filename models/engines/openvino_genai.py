@@ -12,8 +12,8 @@ from pathlib import Path
 from ..errors import AppError, EngineLoadError
 from .assisted import Assistance, assistance, settle_json, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, engine_words, finish_reason, pushed
-from .sampling import JsonSchema, ResponseFormatError, Sampling
 from .context import Budget
+from .sampling import JsonSchema, ResponseFormatError, Sampling
 
 DEFAULT_MIN_RESPONSE = 512
 

@@ -12,6 +12,11 @@ from typing import Any
 from ..errors import InvalidSampling, check_text
 
 MAX_SEED = 2**31 - 1  # ONNX Runtime GenAI takes a signed 32-bit seed; OpenVINO GenAI a size_t
+# The bounds of each setting, (low, high), written once: Sampling checks them, the API's request model declares them.
+TEMPERATURE = (0.0, 2.0)
+TOP_P = (0.0, 1.0)  # more than 0
+MAX_NEW_TOKENS = (1, 1_000_000)
+SEED = (0, MAX_SEED)
 MAX_STOP_STRINGS = 16
 MAX_SCHEMA_CHARS = 100_000
 
@@ -97,13 +102,13 @@ class Sampling:
     response_format: JsonSchema | None = None  # None: free text
 
     def __post_init__(self):
-        _number("temperature", self.temperature, 0.0, 2.0)
-        _number("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        _number("temperature", self.temperature, *TEMPERATURE)
+        _number("top_p", self.top_p, *TOP_P, low_open=True)
         _integer("top_k", self.top_k, 0, 1_000_000)
-        _integer("max_new_tokens", self.max_new_tokens, 1, 1_000_000)
+        _integer("max_new_tokens", self.max_new_tokens, *MAX_NEW_TOKENS)
         _number("repetition_penalty", self.repetition_penalty, 0.0, 10.0, low_open=True)
         if self.seed is not None:
-            _integer("seed", self.seed, 0, MAX_SEED)
+            _integer("seed", self.seed, *SEED)
         if isinstance(self.stop, str) or not isinstance(self.stop, (tuple, list)):
             raise InvalidSampling(f"stop must be a list of strings, got {self.stop!r}")
         if len(self.stop) > MAX_STOP_STRINGS or not all(isinstance(s, str) and s for s in self.stop):

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 from capabilities import Sources, SystemInfo
 from capabilities.accel import PlatformReaders, probe_platform
+from models.engines import registry
 
 MACHINES = Path(__file__).resolve().parents[1] / "fixtures" / "machines"
 
@@ -65,6 +66,7 @@ def sources(name: str, tmp_path: Path, **overrides) -> Sources:
         openvino=(lambda: ov) if ov is not None
         else (lambda: _raise(ModuleNotFoundError("No module named 'openvino'"))),
         package_version=lambda dist: data.get("engines", {}).get(dist),
+        packages=registry.packages(),
         accelerators=functools.partial(probe_platform, readers=readers),
     )
     fields.update(overrides)

@@ -56,7 +56,7 @@ def pad_to_tokenizer(src: Path, dst: Path) -> None:
 
 
 def build(exports: dict[str, Path]) -> dict[str, Path]:
-    """{export: padded copy} for the FP16 and INT4 exports (tests/support/phi3_test_model.py's `exports`)."""
+    """{export: padded copy} for the FP16 and INT4 exports (tools/phi3_test_model.py's `exports`)."""
     out = {}
     for name in EXPORTS:
         src = exports[name]
@@ -68,7 +68,7 @@ def build(exports: dict[str, Path]) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    from tests.support.phi3_test_model import build as build_test_model
+    from tools.phi3_test_model import build as build_test_model
 
     for name, folder in build(build_test_model().exports).items():
         print(name, folder)

@@ -1,7 +1,8 @@
 """The application layer: what runs the product between the domain (capabilities/, models/) and what people and
-programs touch (webui/). Nothing here is imported at start-up of launch.py's set-up but `environment`.
+programs touch (webui/). launch.py's set-up imports only `environment` and `arguments` (standard library only).
 
-    environment.py  the names launch.py and the app share (stdlib only: launch.py reads it before any install)
+    environment.py  launch.py's set-up: .venv, the requirements, re-running inside it; the names both sides share
+    arguments.py    the command line's flags
     console.py      progress and notes on the console; the terminal made safe for any text
     serving.py      the serving queue the page and the API share: one line, one gate for the engine's slots
     running.py      the running model: current(), switch(preference, progress), close(); one lock

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import launch
+from app import environment
 from tests.conftest import ROOT
 
 REQUIREMENT_FILES = ("requirements.txt", "requirements-test.txt", "requirements-convert.txt",
@@ -27,10 +27,10 @@ def reqs(tmp_path: Path) -> Path:
 
 
 def test_the_stamp_changes_when_an_included_file_changes(reqs):
-    before = launch.requirements_digest(reqs / "requirements-test.txt")
+    before = environment.requirements_digest(reqs / "requirements-test.txt")
     with open(reqs / "requirements.txt", "a") as fh:
         fh.write("psutil>=6\n")  # requirements-test.txt includes requirements.txt: the test set-up must rerun
-    assert launch.requirements_digest(reqs / "requirements-test.txt") != before
+    assert environment.requirements_digest(reqs / "requirements-test.txt") != before
 
 
 def test_includes_are_followed_recursively_relative_to_the_includer_and_once(tmp_path):
@@ -39,21 +39,21 @@ def test_includes_are_followed_recursively_relative_to_the_includer_and_once(tmp
     (tmp_path / "sub" / "mid.txt").write_text("--requirement=leaf.txt\n-c ../pins.txt\n-r \\\n  ../top.txt\n")
     (tmp_path / "sub" / "leaf.txt").write_text("psutil\n")
     (tmp_path / "pins.txt").write_text("psutil==7.2.2\n")
-    files = [p.resolve() for p in launch.requirement_files(tmp_path / "top.txt")]
+    files = [p.resolve() for p in environment.requirement_files(tmp_path / "top.txt")]
     assert files == [(tmp_path / n).resolve() for n in ("top.txt", "sub/mid.txt", "sub/leaf.txt", "pins.txt")]
-    before = launch.requirements_digest(tmp_path / "top.txt")
+    before = environment.requirements_digest(tmp_path / "top.txt")
     (tmp_path / "pins.txt").write_text("psutil==7.2.1\n")  # a constraint two levels down
-    assert launch.requirements_digest(tmp_path / "top.txt") != before
+    assert environment.requirements_digest(tmp_path / "top.txt") != before
 
 
 def test_a_missing_include_changes_the_stamp_too(reqs):
-    before = launch.requirements_digest(reqs / "requirements-test.txt")
+    before = environment.requirements_digest(reqs / "requirements-test.txt")
     (reqs / "requirements.txt").unlink()
-    assert launch.requirements_digest(reqs / "requirements-test.txt") != before  # and pip will name the file
+    assert environment.requirements_digest(reqs / "requirements-test.txt") != before  # and pip will name the file
 
 
 def test_the_test_requirements_do_not_pull_the_conversion_tools():
-    files = [p.name for p in launch.requirement_files(ROOT / "requirements-test.txt")]
+    files = [p.name for p in environment.requirement_files(ROOT / "requirements-test.txt")]
     assert files == ["requirements-test.txt", "requirements.txt", "requirements-bench.txt"]  # no convert
 
 
@@ -73,13 +73,13 @@ def test_the_test_requirements_do_not_pull_the_conversion_tools():
     (["-m", "not slow or"], True),  # not understood: install, pytest will say what is wrong
 ])
 def test_conversion_tools_only_when_slow_tests_can_run(pytest_args, convert):
-    assert launch.selects_slow_tests(pytest_args) is convert
-    assert ("requirements-convert.txt" in launch.setup_files(pytest_args)) is convert
+    assert environment.selects_slow_tests(pytest_args) is convert
+    assert ("requirements-convert.txt" in environment.setup_files(pytest_args)) is convert
 
 
 def test_the_app_alone_installs_only_its_requirements():
-    assert launch.setup_files(None) == ["requirements.txt"]
-    assert launch.setup_files(["-m", "not slow"]) == ["requirements.txt", "requirements-test.txt"]
+    assert environment.setup_files(None) == ["requirements.txt"]
+    assert environment.setup_files(["-m", "not slow"]) == ["requirements.txt", "requirements-test.txt"]
 
 
 # The parent as launch.py runs it on Windows: it re-runs itself in .venv and waits. Here the child is
@@ -89,8 +89,8 @@ PARENT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-import launch
-launch.reexec_in_venv(Path(sys.executable), ["--test", "-q", "-s", "-p", "no:cacheprovider", sys.argv[2]], 0.0,
+from app import environment
+environment.reexec_in_venv(Path(sys.executable), ["--test", "-q", "-s", "-p", "no:cacheprovider", sys.argv[2]], 0.0,
                       windows=True)
 """
 WAITING_TEST = """
@@ -106,7 +106,7 @@ def test_waits_for_ctrl_c():
 def test_ctrl_c_in_the_child_leaves_no_traceback_and_passes_its_exit_code(tmp_path):
     test_file = tmp_path / "test_wait.py"
     test_file.write_text(WAITING_TEST)
-    env = {k: v for k, v in os.environ.items() if k != launch.INSIDE_FLAG}
+    env = {k: v for k, v in os.environ.items() if k != environment.INSIDE_FLAG}
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(ROOT), str(test_file)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -126,12 +126,12 @@ def test_the_benchmark_s_chart_tools_failing_to_install_do_not_stop_the_benchmar
     # report says it has no chart; the app's own requirements failing would still stop the set-up.
     (tmp_path / "requirements.txt").write_text("")
     (tmp_path / "requirements-bench.txt").write_text("phi3pc-no-such-package-anywhere==0.0.1\n")
-    monkeypatch.setattr(launch, "ROOT", tmp_path)
-    monkeypatch.setattr(launch, "VENV", tmp_path / "venv")
+    monkeypatch.setattr(environment, "ROOT", tmp_path)
+    monkeypatch.setattr(environment, "VENV", tmp_path / "venv")
     (tmp_path / "venv").mkdir()
     (tmp_path / "venv" / ".stamp-requirements.txt.sha256").write_text(
-        launch.requirements_digest(tmp_path / "requirements.txt"))  # the app's are up to date
-    launch.ensure_environment(None, bench=True)
+        environment.requirements_digest(tmp_path / "requirements.txt"))  # the app's are up to date
+    environment.ensure_environment(None, bench=True)
     out = capsys.readouterr().out
     assert "requirements-bench.txt could not be installed" in out and "runs without its chart" in out
     assert not (tmp_path / "venv" / ".stamp-requirements-bench.txt.sha256").exists()  # tried again next time

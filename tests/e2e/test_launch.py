@@ -11,7 +11,7 @@ from pathlib import Path
 import cpuinfo
 import pytest
 
-import launch
+from app import environment
 from app.arguments import build_parser
 from tests.conftest import ROOT, app_env
 from webui.server import free_port
@@ -60,8 +60,8 @@ def test_a_model_path_that_is_not_a_model_gets_a_clear_message(tmp_path):
 
 
 def test_venv_python_path_per_platform():
-    assert launch.venv_python(Path("v"), windows=True).parts[-2:] == ("Scripts", "python.exe")
-    assert launch.venv_python(Path("v"), windows=False).parts[-2:] == ("bin", "python")
+    assert environment.venv_python(Path("v"), windows=True).parts[-2:] == ("Scripts", "python.exe")
+    assert environment.venv_python(Path("v"), windows=False).parts[-2:] == ("bin", "python")
 
 
 def test_a_taken_port_moves_to_the_next_free_one():

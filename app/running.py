@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from capabilities import MachineProfile
@@ -48,7 +48,7 @@ class Context:
     recorded: bool = False  # a recorded profile (--probe-file): its memory, as recorded, not this machine's
     measured: Callable[[], Measured] = Measured  # read anew at each switch: a --bench run since counts
     log: StepLog = lambda *_: None
-    reach: tuple[bool, str] | None = field(default=None)  # the hub's reachability, once: a dropdown must not wait
+    reach: tuple[bool, str] | None = None  # the hub's reachability, once: a dropdown must not wait
 
     def available_now(self) -> int:
         if self.recorded:
@@ -56,11 +56,6 @@ class Context:
         import psutil
 
         return int(psutil.virtual_memory().available)
-
-
-def preference(mode: str = "auto", device: str = "auto", model: str | None = None) -> Preference:
-    """The page's three controls as a Preference ("auto" or "" for the model: the policy's choice)."""
-    return Preference(mode=mode, device=device, model=None if model in (None, "", "auto") else model)
 
 
 class RunningModel:

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--explain", action="store_true", help="print the ranked candidates with reasons and exit")
     once.add_argument("--json", action="store_true", help="with --explain: print JSON")
     once.add_argument("--ask", metavar="PROMPT", help="stream one answer to the terminal, print its figures, exit")
-    once.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit (default 512)")
+    once.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit of --ask (default 512)")
     once.add_argument("--convert", metavar="SOURCE",
                       help="convert a hub id or a local checkpoint folder (with --to); installs the "
                            "conversion tools on first use (about 1.5 GB)")

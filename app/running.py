@@ -83,9 +83,9 @@ class RunningModel:
             (f"{a.name} ({a.download_bytes / 1e9:.1f} GB)" if a.download_bytes else a.name, a.id)
             for a in self._context.catalog)
 
-    def candidate_ids(self) -> list[str]:
-        """The models the ranking of the running one lists (what the API names; it never switches)."""
-        return list(dict.fromkeys(c.artifact.id for c in self.current().ranking.candidates))
+    def catalog_ids(self) -> list[str]:
+        """Every model the page could switch to (the API names them in a 404 with how to switch; it never switches)."""
+        return [a.id for a in self._context.catalog]
 
     def explain(self, pref: Preference) -> Ranking:
         """What a switch to `pref` would choose now, without loading anything."""

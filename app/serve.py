@@ -33,7 +33,7 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
     """The page and the API as one ASGI app, with the guard, the session binding and the body limit around it."""
     from fastapi import Depends
 
-    from webui import api
+    from webui import api, body
     from webui.page import build_page, launch_kwargs
     from webui.security import GradioSessions, Guard, machine_hosts
     from webui.server import web_app
@@ -41,16 +41,16 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
 
     blocks = build_page(running.queue, info, running, access, bench)
     blocks.queue(default_concurrency_limit=1, api_open=False)
-    routers = [api.router(running.queue, lambda: running.current().artifact.id, running.candidate_ids,
-                          dependencies=[Depends(access.api_dependency)], default_max_tokens=args.max_new_tokens)]
+    routers = [api.router(running.queue, lambda: running.current().artifact.id, running.catalog_ids,
+                          dependencies=[Depends(access.api_dependency)])]
     sessions = GradioSessions()
     # The last one added runs first: one size limit for every body (nothing reads more, the guard's own login
-    # form included); then the guard; then each Gradio session id and answer is bound to the browser that
-    # started it (webui/sessions.py).
+    # form included); an API body read as JSON whatever its Content-Type; then the guard; then each Gradio session
+    # id and answer is bound to the browser that started it (webui/sessions.py).
     middleware = [(SessionBinding, {"handlers": lambda: set(blocks.fns)}),
                   (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
                            "sessions": sessions}),
-                  (api.BodyLimit, {"max_bytes": args.max_request_bytes})]
+                  (body.JsonBodies, {}), (body.BodyLimit, {"max_bytes": args.max_request_bytes})]
     web = web_app(blocks, routers=routers, middleware=middleware, auth=access.check if access.lan else None,
                   **launch_kwargs())
     sessions.attach(web)

@@ -1,4 +1,9 @@
-"""An OpenAI-compatible API on the page's own server: GET /v1/models, POST /v1/chat/completions.
+"""An OpenAI-compatible API on the page's own server: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions.
+
+What a request leaves out comes from the model's own defaults, the same the page starts from (`model_defaults`:
+the model's generation config, else greedy); without `max_tokens` an answer may run to the end of the window. The
+running model answers under its catalog id and under `ALIAS`, which always names the model running now (a client
+configured with it keeps working after a switch on the page); another id is a 404 that says how to switch.
 
 Same engine, same queue and same credentials as the page (app/serving.py ServingQueue). `response_format`
 (`text`, `json_object`, `json_schema`) holds the answer to JSON in the engine itself (structured output); an
@@ -19,7 +24,7 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.serving import Event, QueueFull, ServingQueue
@@ -27,10 +32,10 @@ from models.engines import JsonSchema, Reply, Sampling
 from models.engines.sampling import MAX_NEW_TOKENS, SEED, TEMPERATURE, TOP_P
 from models.errors import AppError, PromptTooLong
 
-from .asgi import replay
+from .chat import model_defaults
 
 OWNED_BY = "phi3-aipc"
-DEFAULT_MAX_BODY = 1_000_000  # bytes, every route: text of about 250,000 tokens, more than the longest window (128K)
+ALIAS = "phi3-aipc"  # always the model running now, whichever it is
 
 
 class TextPart(BaseModel):
@@ -94,11 +99,11 @@ class ChatRequest(BaseModel):
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
     temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
-    top_p: float | None = Field(default=None, gt=TOP_P[0], le=TOP_P[1])
+    top_p: float | None = Field(default=None, ge=TOP_P[0], le=TOP_P[1])  # 0: only the likeliest token (greedy)
     max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=SEED[0], le=SEED[1])
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
     n: int | None = Field(default=1, ge=1, le=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -107,12 +112,21 @@ class ChatRequest(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     response_format: ResponseFormat | None = None
 
-    def sampling(self, default_max_tokens: int) -> Sampling:
+    def sampling(self, defaults: Sampling, window: int) -> Sampling:
+        """The request's sampling: what it leaves out is the model's (`defaults`, as the page starts from); without
+        a length limit the answer may run to the end of the `window`. OpenAI's ranges are mapped, never refused:
+        a negative seed means a new one for every answer (Open WebUI sends -1), a larger one is taken modulo 2^31,
+        top_p 0 keeps only the likeliest token (greedy), empty stop strings are ignored."""
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return Sampling(temperature=1.0 if self.temperature is None else self.temperature,
-                        top_p=1.0 if self.top_p is None else self.top_p,
-                        max_new_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
-                        seed=self.seed, stop=tuple(stop),
+        temperature = defaults.temperature if self.temperature is None else self.temperature
+        top_p = defaults.top_p if self.top_p is None else self.top_p
+        if top_p == 0:
+            temperature, top_p = 0.0, 1.0
+        seed = defaults.seed if self.seed is None else (None if self.seed < 0 else self.seed % (SEED[1] + 1))
+        limit = self.max_completion_tokens or self.max_tokens or max(MAX_NEW_TOKENS[0], min(window, MAX_NEW_TOKENS[1]))
+        return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
+                        max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
+                        repetition_penalty=defaults.repetition_penalty,
                         response_format=self.response_format.constraint() if self.response_format else None)
 
     def chat(self) -> list[dict]:
@@ -120,9 +134,8 @@ class ChatRequest(BaseModel):
         for m in self.messages:
             role = "system" if m.role == "developer" else m.role
             out.append({"role": role, "content": m.text()})
-        if not any(m["role"] == "user" and m["content"].strip() for m in out):
-            raise ApiError(400, "messages must contain at least one message with role 'user' and some text",
-                           param="messages")
+        if not any(m["content"].strip() for m in out):
+            raise ApiError(400, "messages must contain some text", param="messages")
         return out
 
 
@@ -175,9 +188,9 @@ def app_error(err: AppError) -> ApiError:
 
 
 def router(service: ServingQueue, running_model: Callable[[], str], other_models: Callable[[], list[str]],
-           dependencies: list | None = None, default_max_tokens: int = 512):
-    """The /v1 routes. `running_model()` is the id of the model being served; `other_models()` the ids it
-    could switch to (listed, but not switched to from the API)."""
+           dependencies: list | None = None):
+    """The /v1 routes. `running_model()` is the id of the model being served (it answers under that id and under
+    ALIAS); `other_models()` the ids it could switch to (named in a 404, never switched to from the API)."""
 
     api = APIRouter(prefix="/v1", dependencies=dependencies or [])
     started = int(time.time())
@@ -185,22 +198,37 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
     def error_response(err: ApiError) -> JSONResponse:
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
+    def model_card(model_id: str) -> dict:
+        return {"id": model_id, "object": "model", "created": started, "owned_by": OWNED_BY}
+
+    def not_running(model_id: str) -> ApiError:
+        running = running_model()
+        others = [m for m in other_models() if m != running]
+        where = f" It is one this PC could run: switch to it on the page (Why this model), or start the app with " \
+                f"--model {model_id}." if model_id in others else ""
+        return ApiError(404, f"model {model_id!r} is not the one running here: ask for {running!r}, or for "
+                        f"{ALIAS!r} (always the model running now), or leave 'model' out.{where}",
+                        param="model", code="model_not_found")
+
     @api.get("/models")
     def list_models() -> dict:
-        ids = [running_model()] + [m for m in other_models() if m != running_model()]
-        return {"object": "list", "data": [{"id": i, "object": "model", "created": started, "owned_by": OWNED_BY}
-                                           for i in ids]}
+        """The models that answer here: the running one, and ALIAS for it."""
+        return {"object": "list", "data": [model_card(running_model()), model_card(ALIAS)]}
+
+    @api.get("/models/{model_id:path}")
+    def retrieve_model(model_id: str):
+        if model_id in (running_model(), ALIAS):
+            return model_card(model_id)
+        return error_response(not_running(model_id))
 
     @api.post("/chat/completions")
     async def chat_completions(req: ChatRequest):
         try:
-            if req.model and req.model != running_model():
-                known = [running_model()] + other_models()
-                raise ApiError(404, f"model {req.model!r} is not the one running here ({running_model()!r}); "
-                               f"switch from the page, or ask without 'model'. Known: {', '.join(known)}",
-                               param="model", code="model_not_found")
+            if req.model and req.model not in (running_model(), ALIAS):
+                raise not_running(req.model)
+            engine = service.engine
             try:
-                sampling = req.sampling(default_max_tokens)
+                sampling = req.sampling(model_defaults(engine), engine.budget.window if engine else 4096)
             except AppError as err:
                 raise app_error(err) from None
             messages = req.chat()
@@ -340,37 +368,3 @@ def install_error_handlers(app) -> None:
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `max_bytes`, on any route (the API's and the page's), is answered
-    413 before it is read into memory: the declared Content-Length is checked first, then the bytes as they
-    arrive. Under /v1 the answer is in OpenAI's shape, elsewhere one line of text."""
-
-    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._too_large(scope)(scope, receive, send)
-        chunks, seen = [], 0
-        while True:  # read whole here (at most max_bytes), so no route's own parser ever meets an endless body
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            seen += len(chunks[-1])
-            if seen > self.max_bytes:
-                return await self._too_large(scope)(scope, receive, send)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, replay(b"".join(chunks), receive), send)
-
-    def _too_large(self, scope):
-        message = f"the request body is larger than {self.max_bytes} bytes (--max-request-bytes)"
-        if scope["path"] == "/v1" or scope["path"].startswith("/v1/"):
-            return JSONResponse(ApiError(413, message, code="request_too_large").body(), status_code=413)
-        return PlainTextResponse(f"Request body too large: {message}\n", status_code=413)

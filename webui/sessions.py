@@ -17,7 +17,7 @@ installed Gradio's routes against it and security.CLOSED, so a route a Gradio up
 - `/cancel` (JSON body): the session must be the caller's, and so must the event (an event belongs to the
   session and login that started it).
 A body that is not a JSON object is a 400 here, whatever Gradio would make of it. The body's size is bounded
-before it gets here (api.BodyLimit covers every route).
+before it gets here (body.BodyLimit covers every route).
 """
 
 from __future__ import annotations

@@ -1,0 +1,106 @@
+"""What a real client leaves out (issue 20, its defaults part): the model's own sampling, the same the page starts
+from; no 512-token cut without `max_tokens`; one rule for model ids (the running model's id, and an alias that always
+names the model running now); OpenAI's ranges mapped, not refused; JSON bodies whatever their Content-Type."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from openai import NotFoundError, OpenAI
+
+from models.engines import Sampling
+from webui.api import ALIAS, ChatRequest
+from tools.live_app import start_app
+
+CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid",
+            "Egypt": "Cairo", "Russia": "Moscow", "England": "London", "Greece": "Athens", "Portugal": "Lisbon"}
+RUNNING = "smollm2-135m-embedded"
+
+
+@pytest.fixture(scope="module")
+def live(embedded_gguf, app_home):
+    app = start_app("--offline", home=app_home)
+    yield app
+    assert app.stop() == 0
+    assert "Traceback" not in "".join(app.lines)
+
+
+@pytest.fixture(scope="module")
+def client(live):
+    return OpenAI(base_url=f"{live.url}/v1", api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+
+
+def _ask(client: OpenAI, country: str, **extra) -> str:
+    out = client.chat.completions.create(model=RUNNING, max_tokens=24, **extra, messages=[
+        {"role": "user", "content": f"What is the capital of {country}?"}])
+    return out.choices[0].message.content
+
+
+def test_a_client_that_sends_no_temperature_gets_the_models_own_defaults(client):
+    """The embedded model's own generation config is greedy (what the page starts from): without a temperature the
+    API answers as at temperature 0, where it used to sample at 1.0 (2 of 12 right through llm and LangChain)."""
+    plain = {country: _ask(client, country) for country in CAPITALS}
+    greedy = {country: _ask(client, country, temperature=0) for country in CAPITALS}
+    assert plain == greedy  # the same engine, the same greedy settings: the same tokens
+    right = [country for country, answer in plain.items() if CAPITALS[country] in answer]
+    assert len(right) >= 8, plain
+
+
+def test_a_temperature_the_client_sends_is_honoured():
+    defaults = Sampling()  # greedy
+    sent = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}], "temperature": 0.7,
+                                       "top_p": 0.8})
+    sampling = sent.sampling(defaults, 8192)
+    assert (sampling.temperature, sampling.top_p) == (0.7, 0.8)
+    model_sampled = Sampling(temperature=0.2, top_p=0.9, top_k=40)
+    left_out = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}]}).sampling(model_sampled,
+                                                                                                    8192)
+    assert (left_out.temperature, left_out.top_p, left_out.top_k) == (0.2, 0.9, 40)
+
+
+def test_without_max_tokens_an_answer_may_run_to_the_end_of_the_window():
+    req = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}]})
+    assert req.sampling(Sampling(), 8192).max_new_tokens == 8192  # the engine keeps it inside the window left
+    asked = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 7})
+    assert asked.sampling(Sampling(), 8192).max_new_tokens == 7
+
+
+def test_openai_ranges_are_mapped_not_refused():
+    def sampling(**fields) -> Sampling:
+        return ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}], **fields}).sampling(
+            Sampling(), 8192)
+
+    assert sampling(seed=-1).seed is None  # Open WebUI's "a new seed every time"
+    assert sampling(seed=2**40 + 5).seed == (2**40 + 5) % 2**31
+    assert sampling(seed=42).seed == 42
+    assert sampling(top_p=0, temperature=0.8).greedy  # only the likeliest token
+    assert sampling(stop="").stop == () and sampling(stop=["", "\n\n"]).stop == ("\n\n",)
+
+
+def test_the_running_model_answers_under_its_id_and_the_alias_and_another_id_says_how_to_switch(client, live):
+    assert [m.id for m in client.models.list().data] == [RUNNING, ALIAS]
+    assert client.models.retrieve(RUNNING).id == RUNNING and client.models.retrieve(ALIAS).id == ALIAS
+    with pytest.raises(NotFoundError) as missing:
+        client.models.retrieve("phi3-mini-4k-ov-int4")
+    assert "switch to it on the page" in str(missing.value) and "--model phi3-mini-4k-ov-int4" in str(
+        missing.value)
+    with pytest.raises(NotFoundError) as other:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
+    message = other.value.body["message"]
+    assert message.count(repr(RUNNING)) == 1 and repr(ALIAS) in message and "switch" not in message
+    out = client.chat.completions.create(model=ALIAS, temperature=0, max_tokens=16,
+                                         messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert "Paris" in out.choices[0].message.content and out.model == RUNNING
+
+
+def test_a_body_without_a_json_content_type_is_read_as_json_and_a_system_message_alone_is_answered(live):
+    body = '{"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 16}'
+    for headers in ({}, {"Content-Type": "application/x-www-form-urlencoded"}):  # curl -d sends the form type
+        r = httpx.post(f"{live.url}/v1/chat/completions", content=body, headers=headers, timeout=120)
+        assert r.status_code == 200 and "Paris" in r.json()["choices"][0]["message"]["content"], r.text
+    bad = httpx.post(f"{live.url}/v1/chat/completions", content="messages=hi",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["message"] == "the request body is not valid JSON"
+    alone = httpx.post(f"{live.url}/v1/chat/completions", timeout=120, json={
+        "max_tokens": 16, "messages": [{"role": "system", "content": "Say hello."}]})
+    assert alone.status_code == 200 and alone.json()["choices"][0]["message"]["content"].strip()

@@ -187,6 +187,17 @@ def app_error(err: AppError) -> ApiError:
     return ApiError(503, str(err), type_="server_error", code="engine_unavailable")
 
 
+def model_not_found(model_id: str, running: str, catalog: list[str]) -> ApiError:
+    """The 404 for a model that is not the one running: what to ask for instead, and how to switch to a model of the
+    catalog (the API never switches)."""
+    others = [m for m in catalog if m != running]
+    where = (f" It is one this PC could run: switch to it on the page (Why this model), or start the app with "
+             f"--model {model_id}.") if model_id in others else ""
+    return ApiError(404, f"model {model_id!r} is not the one running here: ask for {running!r}, or for "
+                    f"{ALIAS!r} (always the model running now), or leave 'model' out.{where}",
+                    param="model", code="model_not_found")
+
+
 def router(service: ServingQueue, running_model: Callable[[], str], other_models: Callable[[], list[str]],
            dependencies: list | None = None):
     """The /v1 routes. `running_model()` is the id of the model being served (it answers under that id and under
@@ -202,13 +213,7 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         return {"id": model_id, "object": "model", "created": started, "owned_by": OWNED_BY}
 
     def not_running(model_id: str) -> ApiError:
-        running = running_model()
-        others = [m for m in other_models() if m != running]
-        where = f" It is one this PC could run: switch to it on the page (Why this model), or start the app with " \
-                f"--model {model_id}." if model_id in others else ""
-        return ApiError(404, f"model {model_id!r} is not the one running here: ask for {running!r}, or for "
-                        f"{ALIAS!r} (always the model running now), or leave 'model' out.{where}",
-                        param="model", code="model_not_found")
+        return model_not_found(model_id, running_model(), other_models())
 
     @api.get("/models")
     def list_models() -> dict:

@@ -9,8 +9,8 @@ import pytest
 from openai import NotFoundError, OpenAI
 
 from models.engines import Sampling
-from webui.api import ALIAS, ChatRequest
 from tools.live_app import start_app
+from webui.api import ALIAS, ChatRequest
 
 CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid",
             "Egypt": "Cairo", "Russia": "Moscow", "England": "London", "Greece": "Athens", "Portugal": "Lisbon"}

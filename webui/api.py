@@ -193,7 +193,8 @@ def model_not_found(model_id: str, running: str, catalog: list[str]) -> ApiError
     others = [m for m in catalog if m != running]
     where = (f" It is one this PC could run: switch to it on the page (Why this model), or start the app with "
              f"--model {model_id}.") if model_id in others else ""
-    return ApiError(404, f"model {model_id!r} is not the one running here: ask for {running!r}, or for "
+    shown = model_id if len(model_id) <= 80 else model_id[:80] + "…"  # an id is echoed, never a whole long one
+    return ApiError(404, f"model {shown!r} is not the one running here: ask for {running!r}, or for "
                     f"{ALIAS!r} (always the model running now), or leave 'model' out.{where}",
                     param="model", code="model_not_found")
 
@@ -267,6 +268,7 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
 
     @api.api_route("/chat/completions", methods=other, include_in_schema=False)
     @api.api_route("/models", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @api.api_route("/models/{model_id:path}", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def wrong_method(request: Request):
         return error_response(ApiError(405, f"{request.method} is not allowed on {request.url.path}",
                                        code="method_not_allowed"))

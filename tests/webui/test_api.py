@@ -14,22 +14,20 @@ from openai import BadRequestError, NotFoundError, OpenAI
 
 from tests.support.json_answers import CITY, json_prefix, valid_city
 from tests.support.json_answers import ask as city_ask
-from tools.live_app import start_app
+from tests.support.live_api import openai_client, serving
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.fixture(scope="module")
 def live(embedded_gguf, app_home):
-    app = start_app("--offline", "--max-request-bytes", "100000", home=app_home)
-    yield app
-    assert app.stop() == 0
-    assert "Traceback" not in "".join(app.lines)
+    with serving(app_home, "--max-request-bytes", "100000") as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def client(live):
-    return OpenAI(base_url=f"{live.url}/v1", api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+    return openai_client(live)
 
 
 def test_models_lists_the_running_model_first(client):

@@ -9,7 +9,7 @@ import pytest
 from openai import NotFoundError, OpenAI
 
 from models.engines import Sampling
-from tools.live_app import start_app
+from tests.support.live_api import openai_client, serving
 from webui.api import ALIAS, ChatRequest
 
 CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid",
@@ -19,15 +19,13 @@ RUNNING = "smollm2-135m-embedded"
 
 @pytest.fixture(scope="module")
 def live(embedded_gguf, app_home):
-    app = start_app("--offline", home=app_home)
-    yield app
-    assert app.stop() == 0
-    assert "Traceback" not in "".join(app.lines)
+    with serving(app_home) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def client(live):
-    return OpenAI(base_url=f"{live.url}/v1", api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+    return openai_client(live)
 
 
 def _ask(client: OpenAI, country: str, **extra) -> str:
@@ -104,3 +102,11 @@ def test_a_body_without_a_json_content_type_is_read_as_json_and_a_system_message
     alone = httpx.post(f"{live.url}/v1/chat/completions", timeout=120, json={
         "max_tokens": 16, "messages": [{"role": "system", "content": "Say hello."}]})
     assert alone.status_code == 200 and alone.json()["choices"][0]["message"]["content"].strip()
+
+
+def test_a_model_route_answers_a_wrong_method_with_405_and_never_echoes_a_long_id_whole(live):
+    r = httpx.delete(f"{live.url}/v1/models/{ALIAS}", timeout=30)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    long = httpx.get(f"{live.url}/v1/models/{'x' * 5000}", timeout=30)
+    message = long.json()["error"]["message"]
+    assert long.status_code == 404 and "x" * 80 + "…" in message and len(message) < 400

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
 from .context import Budget
+from .json_grammar import llguidance_schema
 from .sampling import ResponseFormatError, Sampling
 
 # ONNX Runtime GenAI normalises provider names ("dml" -> "DML") when a provider is appended, but
@@ -140,7 +141,7 @@ class OnnxRuntimeGenAIEngine(Engine):
                            random_seed=sampling.seed)
         params.set_search_options(**options)
         if sampling.response_format is not None:
-            params.set_guidance("json_schema", sampling.response_format.schema)
+            params.set_guidance("json_schema", llguidance_schema(sampling.response_format.schema))
         return params
 
     def _run(self, ids, sampling: Sampling, out: dict, cancel: threading.Event) -> Iterator[str]:

@@ -13,6 +13,7 @@ from ..errors import AppError, EngineLoadError
 from .assisted import Assistance, assistance, settle_json, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, engine_words, finish_reason, pushed
 from .context import Budget
+from .json_grammar import compact_regex
 from .sampling import JsonSchema, ResponseFormatError, Sampling
 
 DEFAULT_MIN_RESPONSE = 512
@@ -66,8 +67,10 @@ def generation_config(config, sampling: Sampling, assist: Assistance | None = No
     if sampling.response_format is not None:  # xgrammar masks every token that would break the schema
         import openvino_genai
 
-        config.structured_output_config = openvino_genai.StructuredOutputConfig(
-            json_schema=sampling.response_format.schema)
+        schema = sampling.response_format.schema
+        regex = compact_regex(schema)  # JSON with at most one space between tokens (models/engines/json_grammar.py)
+        config.structured_output_config = (openvino_genai.StructuredOutputConfig(regex=regex) if regex
+                                           else openvino_genai.StructuredOutputConfig(json_schema=schema))
     return assist.apply(config) if assist is not None else config
 
 

@@ -38,16 +38,14 @@ class Budget:
 
 def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]], int], budget: Budget,
                  max_new_tokens: int) -> tuple[list[Message], str | None, int]:
-    """(messages that fit, a notice if any were dropped, their prompt length in tokens)."""
+    """(messages that fit, a notice if any were dropped, their prompt length in tokens). Every system message is
+    counted and kept where it stands (a second one: LangChain memory, RAG prompts, `developer` beside `system`);
+    only turns are dropped, oldest first, and what is kept starts with a user turn."""
     limit = budget.prompt_max(max_new_tokens)
-    system = [m for m in messages if m["role"] == "system"][:1]
-    turns = [m for m in messages if m["role"] != "system"]
+    kept = list(messages)
     dropped = 0
-    while True:
-        kept = system + turns
-        used = count_tokens(kept)
-        if used <= limit:
-            break
+    while (used := count_tokens(kept)) > limit:
+        turns = [i for i, m in enumerate(kept) if m["role"] != "system"]
         if len(turns) <= 1:
             hard = f" (this device takes at most {budget.prompt_limit} prompt tokens)" \
                 if budget.prompt_limit and budget.prompt_limit == limit else ""
@@ -56,12 +54,11 @@ def fit_messages(messages: list[Message], count_tokens: Callable[[list[Message]]
                 f"tokens, {budget.window - limit} of them kept for the answer{hard}. "
                 f"Shorten it to under {limit} tokens."
             )
-        # drop the oldest turn; keep the list starting with a user turn
-        turns = turns[1:]
-        dropped += 1
-        while len(turns) > 1 and turns[0]["role"] != "user":
-            turns = turns[1:]
-            dropped += 1
+        drop = {turns[0]}  # the oldest turn, and what follows it up to the next user turn
+        while len(drop) < len(turns) - 1 and kept[turns[len(drop)]]["role"] != "user":
+            drop.add(turns[len(drop)])
+        kept = [m for i, m in enumerate(kept) if i not in drop]
+        dropped += len(drop)
     if not dropped:
         return messages, None, used
     return kept, (f"The {dropped} oldest message{'s' if dropped > 1 else ''} of this chat no longer fit the "

@@ -30,6 +30,24 @@ def test_the_npus_compiled_prompt_limit_is_what_trimming_enforces():
                      lambda ms: sum(len(m["content"].split()) for m in ms), budget, 16)
 
 
+def test_every_system_message_is_counted_and_kept_where_it_stands():
+    """Issue 20: only the first system message was counted (a 214-token prompt counted as 60, so it could overflow
+    the window unchecked) and trimming dropped the later ones silently."""
+    def words(ms):
+        return sum(len(m["content"].split()) for m in ms)
+
+    chat = [{"role": "system", "content": "be brief " * 10}, {"role": "user", "content": "hi " * 30},
+            {"role": "assistant", "content": "hello " * 30}, {"role": "system", "content": "context " * 100},
+            {"role": "user", "content": "and? " * 5}]
+    kept, notice, used = fit_messages(chat, words, Budget(4096), 64)
+    assert used == words(chat) == 185 and kept == chat and notice is None
+    kept, notice, used = fit_messages(chat, words, Budget(200), 64)  # 136 for the prompt: the first turns go
+    assert [m["role"] for m in kept] == ["system", "system", "user"] and used == 125 and "2 oldest" in notice
+    assert kept[1]["content"].startswith("context")
+    with pytest.raises(PromptTooLong):
+        fit_messages(chat, words, Budget(150), 64)  # the system messages alone do not fit
+
+
 def test_npu_prompt_and_response_lengths_follow_the_window():
     small = pipeline_config("NPU", 1152, None, min_response_len=512)
     assert small["MAX_PROMPT_LEN"] + small["MIN_RESPONSE_LEN"] == 1152 and small["MIN_RESPONSE_LEN"] == 288

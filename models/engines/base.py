@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import AppError, EngineError, check_text
+from ..errors import AppError, EngineError, InvalidText, check_text
 from .context import Budget, Message, fit_messages
 from .sampling import MAX_SEED, ResponseFormatError, Sampling
 
@@ -266,8 +266,15 @@ class Engine(ABC):
                 + (f" {self.structured_output_note}" if self.structured_output_note else "; ask without "
                    "response_format, or run a model on OpenVINO GenAI or ONNX Runtime GenAI"))
         budget = self.budget
-        messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
-                                                       sampling.max_new_tokens)
+        try:  # the model's chat template runs here first: one that rejects these messages is the asker's error
+            messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,
+                                                           sampling.max_new_tokens)
+        except AppError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a template's raise_exception, a role it does not know
+            raise InvalidText(f"this model's chat template does not take these messages: {engine_words(err)}. "
+                              "Change the roles or their order (some templates take no system message, or only "
+                              "alternating user and assistant turns)", "messages") from err
         if notice:
             reply.notices.append(notice)
         answer = budget.answer_tokens(prompt_tokens, sampling.max_new_tokens)

@@ -62,6 +62,11 @@ class JsonSchema:
     def __post_init__(self):
         if not isinstance(self.schema, str):
             raise ResponseFormatError(f"a JSON schema is given as JSON text, got {type(self.schema).__name__}")
+        try:
+            self.schema.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ResponseFormatError(f"the JSON schema is not valid Unicode text: a lone surrogate at character "
+                                      f"{err.start}; send text encoded as UTF-8") from None
         if len(self.schema) > MAX_SCHEMA_CHARS:
             raise ResponseFormatError(f"the JSON schema is longer than {MAX_SCHEMA_CHARS} characters")
         try:

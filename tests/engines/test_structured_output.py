@@ -147,6 +147,7 @@ def test_a_known_schema_joins_the_batch_while_others_run(engine):
     (lambda: JsonSchema.of(["type", "object"]), "must be a JSON object"),
     (lambda: JsonSchema.of({"const": float("nan")}), "cannot be written as JSON"),
     (lambda: JsonSchema("{}" + " " * 100_000), "longer than"),
+    (lambda: JsonSchema.of({"properties": {"\ud83d": {"type": "string"}}}), "lone surrogate"),  # was a 503
     (lambda: Sampling(response_format='{"type": "object"}'), "must be a JsonSchema"),
 ])
 def test_a_malformed_schema_never_reaches_an_engine(make, says):

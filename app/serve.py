@@ -42,7 +42,8 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
     blocks = build_page(running.queue, info, running, access, bench)
     blocks.queue(default_concurrency_limit=1, api_open=False)
     routers = [api.router(running.queue, lambda: running.current().artifact.id, running.catalog_ids,
-                          dependencies=[Depends(access.api_dependency)])]
+                          dependencies=[Depends(access.api_dependency)],
+                          tool_format=lambda: running.current().artifact.tool_format)]
     sessions = GradioSessions()
     # The last one added runs first: one size limit for every body (nothing reads more, the guard's own login
     # form included); an API body read as JSON whatever its Content-Type; then the guard; then each Gradio session

@@ -12,6 +12,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .engines import registry
+from .tool_calls import STYLES as TOOL_STYLES
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
 DEVICE_KINDS = ("cpu", "gpu", "npu", "dml")
@@ -59,6 +60,9 @@ class Artifact:
     # The id of a [[draft]] in catalog.toml: a small model with this artifact's tokenizer that speculative decoding
     # can pair with it on a CPU or GPU (OpenVINO GenAI's draft_model). "" = none.
     draft: str = ""
+    # From its family: how the model calls tools (models/tool_calls.py). "json": every model, the answer held to a
+    # call by the grammar; a tool-trained model's own format ("phi4-mini") lets it choose freely under `auto`.
+    tool_format: str = "json"
 
     @property
     def embedded(self) -> bool:
@@ -69,7 +73,7 @@ class CatalogError(ValueError):
     pass
 
 
-FAMILY_KEYS = {"id", "quality_tier", "quality_note", "on_request", "on_request_note"}
+FAMILY_KEYS = {"id", "quality_tier", "quality_note", "on_request", "on_request_note", "tool_format"}
 
 
 def _families(families: list[dict]) -> dict[str, dict]:
@@ -105,6 +109,8 @@ def parse(entries: list[dict], families: list[dict] = ()) -> tuple[Artifact, ...
             raise CatalogError(f"artifact {art.id!r}: unknown engine {art.engine!r} (one of {known})")
         if not art.devices or set(art.devices) - set(DEVICE_KINDS):
             raise CatalogError(f"artifact {art.id!r}: devices must be among {DEVICE_KINDS}")
+        if art.tool_format not in TOOL_STYLES:
+            raise CatalogError(f"artifact {art.id!r}: tool_format must be one of {TOOL_STYLES}")
         if art.source not in SOURCES:
             raise CatalogError(f"artifact {art.id!r}: unknown source {art.source!r}")
         if art.source == "hub" and not art.repo_id:

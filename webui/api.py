@@ -19,141 +19,24 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from app.serving import Event, QueueFull, ServingQueue
-from models.engines import JsonSchema, Reply, Sampling
-from models.engines.sampling import MAX_NEW_TOKENS, SEED, TEMPERATURE, TOP_P
+from models.engines import Reply
+from models.engines.sampling import ResponseFormatError
 from models.errors import AppError, PromptTooLong
+from models.tool_calls import Answer, ToolUse
 
+from .api_request import ApiError, ChatRequest
 from .chat import model_defaults
 
 OWNED_BY = "phi3-aipc"
 ALIAS = "phi3-aipc"  # always the model running now, whichever it is
-
-
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: str
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
-
-    def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    include_usage: bool = False
-
-
-class JsonSchemaFormat(BaseModel):
-    """OpenAI's `response_format.json_schema`: `name`, `schema`, optional `description` and `strict` (the
-    schema is always enforced here, token by token, so `strict` changes nothing)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    name: str = Field(min_length=1, max_length=64)
-    description: str | None = None
-    schema_: dict[str, Any] = Field(alias="schema")
-    strict: bool | None = None
-
-
-class ResponseFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaFormat | None = None
-
-    @model_validator(mode="after")
-    def _schema_when_asked(self):
-        if self.type == "json_schema" and self.json_schema is None:
-            raise ValueError("type 'json_schema' needs a json_schema object with name and schema")
-        return self
-
-    def constraint(self) -> JsonSchema | None:
-        if self.type == "json_object":
-            return JsonSchema.any_object()
-        if self.type == "json_schema":
-            return JsonSchema.of(self.json_schema.schema_, self.json_schema.name)
-        return None
-
-
-class ChatRequest(BaseModel):
-    """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    messages: list[Message] = Field(min_length=1)
-    temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
-    top_p: float | None = Field(default=None, ge=TOP_P[0], le=TOP_P[1])  # 0: only the likeliest token (greedy)
-    max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
-    max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
-    stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
-    n: int | None = Field(default=1, ge=1, le=1)
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    user: str | None = Field(default=None, max_length=256)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    response_format: ResponseFormat | None = None
-
-    def sampling(self, defaults: Sampling, window: int) -> Sampling:
-        """The request's sampling: what it leaves out is the model's (`defaults`, as the page starts from); without
-        a length limit the answer may run to the end of the `window`. OpenAI's ranges are mapped, never refused:
-        a negative seed means a new one for every answer (Open WebUI sends -1), a larger one is taken modulo 2^31,
-        top_p 0 keeps only the likeliest token (greedy), empty stop strings are ignored."""
-        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        temperature = defaults.temperature if self.temperature is None else self.temperature
-        top_p = defaults.top_p if self.top_p is None else self.top_p
-        if top_p == 0:
-            temperature, top_p = 0.0, 1.0
-        seed = defaults.seed if self.seed is None else (None if self.seed < 0 else self.seed % (SEED[1] + 1))
-        limit = self.max_completion_tokens or self.max_tokens or max(MAX_NEW_TOKENS[0], min(window, MAX_NEW_TOKENS[1]))
-        return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
-                        max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
-                        repetition_penalty=defaults.repetition_penalty,
-                        response_format=self.response_format.constraint() if self.response_format else None)
-
-    def chat(self) -> list[dict]:
-        out = []
-        for m in self.messages:
-            role = "system" if m.role == "developer" else m.role
-            out.append({"role": role, "content": m.text()})
-        if not any(m["content"].strip() for m in out):
-            raise ApiError(400, "messages must contain some text", param="messages")
-        return out
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    id: str
-    created: int
 
 
 def _validation_message(err: ValidationError | Any) -> tuple[str, str | None]:
@@ -200,9 +83,10 @@ def model_not_found(model_id: str, running: str, catalog: list[str]) -> ApiError
 
 
 def router(service: ServingQueue, running_model: Callable[[], str], other_models: Callable[[], list[str]],
-           dependencies: list | None = None):
+           dependencies: list | None = None, tool_format: Callable[[], str] = lambda: "json"):
     """The /v1 routes. `running_model()` is the id of the model being served (it answers under that id and under
-    ALIAS); `other_models()` the ids it could switch to (named in a 404, never switched to from the API)."""
+    ALIAS); `other_models()` the ids it could switch to (named in a 404, never switched to from the API);
+    `tool_format()` how the running model calls tools (models/tool_calls.py)."""
 
     api = APIRouter(prefix="/v1", dependencies=dependencies or [])
     started = int(time.time())
@@ -211,7 +95,10 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
     def model_card(model_id: str) -> dict:
-        return {"id": model_id, "object": "model", "created": started, "owned_by": OWNED_BY}
+        """OpenAI's model object, and how this model calls tools: "native" (its own format, free to choose under
+        `auto`) or "grammar" (every answer to a request with tools held to a call or a plain answer)."""
+        return {"id": model_id, "object": "model", "created": started, "owned_by": OWNED_BY,
+                "tool_calls": "grammar" if tool_format() == "json" else "native"}
 
     def not_running(model_id: str) -> ApiError:
         return model_not_found(model_id, running_model(), other_models())
@@ -228,16 +115,17 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         return error_response(not_running(model_id))
 
     @api.post("/chat/completions")
-    async def chat_completions(req: ChatRequest):
+    async def chat_completions(req: ChatRequest, request: Request):
         try:
             if req.model and req.model not in (running_model(), ALIAS):
                 raise not_running(req.model)
             engine = service.engine
+            tools = req.tool_use(tool_format())
             try:
-                sampling = req.sampling(model_defaults(engine), engine.budget.window if engine else 4096)
+                sampling = req.sampling(model_defaults(engine), engine.budget.window if engine else 4096, tools)
             except AppError as err:
-                raise app_error(err) from None
-            messages = req.chat()
+                raise held_error(app_error(err), tools) from None
+            messages = req.chat(tools)
         except ApiError as err:
             return error_response(err)
         owner = f"api:{secrets.token_urlsafe(12)}"
@@ -245,23 +133,27 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         model = running_model()
         events = service.ask(owner, messages, sampling)
         try:
-            first = await anyio.to_thread.run_sync(_first_answer_event, events)
+            first = await _watched(request, service, owner, _first_answer_event, events)
         except AppError as err:
             events.close()
-            return error_response(app_error(err))
-        if req.stream:
-            usage = bool(req.stream_options and req.stream_options.include_usage)
+            return error_response(held_error(app_error(err), tools))
+        usage = bool(req.stream_options and req.stream_options.include_usage)
+        if req.stream and not tools.calling:
             return StreamingResponse(_sse(events, first, completion_id, model, usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:
-            text, reply = await anyio.to_thread.run_sync(_collect, events, first)
+        try:  # a call is known once the answer is whole: with tools a stream is sent when it is
+            text, reply = await _watched(request, service, owner, _collect, events, first)
         except AppError as err:
-            return error_response(app_error(err))
+            return error_response(held_error(app_error(err), tools))
         finally:
             events.close()
+        answer = tools.read(text)
+        finish = "tool_calls" if answer.calls else _finish(reply)
+        if req.stream:
+            return StreamingResponse(_sse_whole(answer, finish, reply, completion_id, model, usage),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": _finish(reply), "logprobs": None}],
+                "choices": [{"index": 0, "message": _message(answer), "finish_reason": finish, "logprobs": None}],
                 "usage": _usage(reply)}
 
     other = ["GET", "PUT", "PATCH", "DELETE"]
@@ -279,6 +171,44 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
                                        "/v1/chat/completions)", code="not_found"))
 
     return api
+
+
+def held_error(err: ApiError, tools: ToolUse) -> ApiError:
+    """A grammar the engine cannot build from a function's parameters is the `tools`' fault, not response_format's."""
+    if tools.calling and err.param == ResponseFormatError.param:
+        err.param = "tools"
+        err.message = err.message.replace("JSON schema", "function parameters' schema")
+    return err
+
+
+async def _watched(request: Request, service: ServingQueue, owner: str, work: Callable[..., Any], *args):
+    """`work(*args)` in a worker thread while watching the client: one that goes away (a timeout, Ctrl-C, the SDK
+    giving up before a retry) has its question taken out of the line or its generation stopped, so the next person
+    does not wait for an answer nobody reads."""
+    async with anyio.create_task_group() as group:
+        async def watch() -> None:
+            while not await request.is_disconnected():
+                await anyio.sleep(0.2)
+            service.cancel(owner)
+
+        group.start_soon(watch)
+        try:
+            outcome = await anyio.to_thread.run_sync(work, *args)
+        except Exception as err:  # noqa: BLE001 - raised below as it is, not wrapped in the group's ExceptionGroup
+            outcome = err
+        group.cancel_scope.cancel()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _message(answer: Answer) -> dict:
+    message: dict = {"role": "assistant", "content": answer.content}
+    if answer.calls:
+        message["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name,
+                                                                               "arguments": c.arguments}}
+                                 for c in answer.calls]
+    return message
 
 
 def _first_answer_event(events: Iterator[Event]) -> Event | None:
@@ -308,6 +238,25 @@ def _usage(reply: Reply | None) -> dict:
     prompt = reply.stats.prompt_tokens if reply and reply.stats else 0
     done = reply.stats.generated_tokens if reply and reply.stats else 0
     return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+
+
+async def _sse_whole(answer: Answer, finish: str, reply: Reply | None, completion_id: str, model: str,
+                     include_usage: bool) -> AsyncIterator[bytes]:
+    """A whole answer as a stream (a request with tools): the role, the content or each call as one delta, the end."""
+    base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    yield _frame({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                       "finish_reason": None, "logprobs": None}]})
+    if answer.calls:
+        delta = {"tool_calls": [{"index": i, "id": c.id, "type": "function",
+                                 "function": {"name": c.name, "arguments": c.arguments}}
+                                for i, c in enumerate(answer.calls)]}
+    else:
+        delta = {"content": answer.content or ""}
+    yield _frame({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
+    yield _frame({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}]})
+    if include_usage:
+        yield _frame({**base, "choices": [], "usage": _usage(reply)})
+    yield b"data: [DONE]\n\n"
 
 
 def _frame(data: dict) -> bytes:

@@ -87,8 +87,7 @@ def neutralize_control_tokens(text: str) -> str:
 def sanitize(messages: list[Message]) -> list[Message]:
     """Text typed by people (user and assistant turns) is text, never control tokens."""
     return [
-        {"role": m["role"], "content": m["content"] if m["role"] == "system"
-         else neutralize_control_tokens(str(m["content"]))}
+        {**m, "content": m["content"] if m["role"] == "system" else neutralize_control_tokens(str(m["content"]))}
         for m in messages
     ]
 

@@ -1,0 +1,221 @@
+"""The API's request bodies as typed models with bounds (bad input is a 400 before anything runs), and its error.
+
+What each field does here (honoured, mapped, or refused with a 400) is listed in the README's API section.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.engines import JsonSchema, Sampling
+from models.engines.sampling import MAX_NEW_TOKENS, SEED, TEMPERATURE, TOP_P
+from models.tool_calls import NAME, Tool, ToolUse
+
+MAX_TOOLS = 128
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def _text_of(parts: list[dict]) -> str:
+    """A message's content parts as text. Only text is read here: a picture or a sound is refused by name."""
+    out = []
+    for part in parts:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            out.append(part["text"])
+        elif kind in ("image_url", "input_image", "image"):
+            raise ValueError("an image_url part: the model running here reads text only (no vision model runs in "
+                             "this app yet); describe the picture in text instead")
+        elif kind in ("input_audio", "file", "refusal"):
+            raise ValueError(f"a {kind} part: only text parts are read here")
+        else:
+            raise ValueError(f"a content part must be {{'type': 'text', 'text': ...}}, got {str(part)[:80]}")
+    return "".join(out)
+
+
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(default="{}", max_length=100_000)
+
+
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(max_length=128)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[Any] | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_call_id: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=64)
+
+    @field_validator("content")
+    @classmethod
+    def _parts_are_text(cls, content):
+        if isinstance(content, list):
+            _text_of(content)  # refuses what is not text, naming it
+        return content
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        return self.content if isinstance(self.content, str) else _text_of(self.content)
+
+    def plain(self) -> dict:
+        role = "system" if self.role == "developer" else self.role
+        out: dict = {"role": role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                                 for c in self.tool_calls]
+        if self.role == "tool":
+            out.update(tool_call_id=self.tool_call_id, name=self.name)
+        return out
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class JsonSchemaFormat(BaseModel):
+    """OpenAI's `response_format.json_schema`: `name`, `schema`, optional `description` and `strict` (the
+    schema is always enforced here, token by token, so `strict` changes nothing)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_asked(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a json_schema object with name and schema")
+        return self
+
+    def constraint(self) -> JsonSchema | None:
+        if self.type == "json_object":
+            return JsonSchema.any_object()
+        if self.type == "json_schema":
+            return JsonSchema.of(self.json_schema.schema_, self.json_schema.name)
+        return None
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(pattern=NAME.pattern)
+    description: str = Field(default="", max_length=10_000)
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None  # always held to its parameters here
+
+
+class ToolIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"]
+    function: FunctionIn
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+
+
+class NamedChoice(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class ChatRequest(BaseModel):
+    """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
+    top_p: float | None = Field(default=None, ge=TOP_P[0], le=TOP_P[1])  # 0: only the likeliest token (greedy)
+    max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
+    max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
+    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
+    n: int | None = Field(default=1, ge=1, le=1)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(default=None, max_length=256)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    response_format: ResponseFormat | None = None
+    tools: list[ToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    parallel_tool_calls: bool | None = None  # one call per answer here, whatever it says
+
+    def tool_use(self, style: str) -> ToolUse:
+        """The request's tools with the model's `style` (models/tool_calls.py). OpenAI's default choice is `auto`
+        with tools and `none` without; a choice that needs tools, or names one not given, is a 400."""
+        tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in self.tools or ())
+        if len({t.name for t in tools}) != len(tools):
+            raise ApiError(400, "tools: two functions have the same name", param="tools")
+        choice = self.tool_choice or ("auto" if tools else "none")
+        if isinstance(choice, NamedChoice):
+            if choice.function.name not in {t.name for t in tools}:
+                raise ApiError(400, f"tool_choice names {choice.function.name[:64]!r}, which is not among the tools",
+                               param="tool_choice")
+            return ToolUse(tools, "function", choice.function.name, style)
+        if choice == "required" and not tools:
+            raise ApiError(400, "tool_choice 'required' needs tools", param="tool_choice")
+        use = ToolUse(tools, choice, "", style)
+        if use.calling and self.response_format is not None and self.response_format.type != "text":
+            raise ApiError(400, "response_format cannot be combined with tools here: an answer is held to one "
+                           "format (ask with tool_choice 'none', or without response_format)",
+                           param="response_format")
+        return use
+
+    def sampling(self, defaults: Sampling, window: int, tools: ToolUse | None = None) -> Sampling:
+        """The request's sampling: what it leaves out is the model's (`defaults`, as the page starts from); without
+        a length limit the answer may run to the end of the `window`. OpenAI's ranges are mapped, never refused:
+        a negative seed means a new one for every answer (Open WebUI sends -1), a larger one is taken modulo 2^31,
+        top_p 0 keeps only the likeliest token (greedy), empty stop strings are ignored. With tools, the answer is
+        held to a call (`tools.schema()`)."""
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        temperature = defaults.temperature if self.temperature is None else self.temperature
+        top_p = defaults.top_p if self.top_p is None else self.top_p
+        if top_p == 0:
+            temperature, top_p = 0.0, 1.0
+        seed = defaults.seed if self.seed is None else (None if self.seed < 0 else self.seed % (SEED[1] + 1))
+        limit = self.max_completion_tokens or self.max_tokens or max(MAX_NEW_TOKENS[0], min(window, MAX_NEW_TOKENS[1]))
+        held = tools.schema() if tools is not None and tools.calling else None
+        if held is None and self.response_format:
+            held = self.response_format.constraint()
+        return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
+                        max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
+                        repetition_penalty=defaults.repetition_penalty, response_format=held)
+
+    def chat(self, tools: ToolUse) -> list[dict]:
+        """The messages as the engine reads them: `developer` is a system message; tool calls and their results
+        are rendered by `tools` (models/tool_calls.py)."""
+        out = tools.prompt([m.plain() for m in self.messages])
+        if not any(str(m["content"]).strip() for m in out):
+            raise ApiError(400, "messages must contain some text", param="messages")
+        return out

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="answers generated together (continuous batching; default 4 on a CPU or GPU, 1 on an NPU)")
     serve.add_argument("--max-queue", type=_queue_places, default=16, metavar="N",
                        help="how many questions may wait behind the one being answered (default 16)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="print one line per request: method, path, status, tokens, time (never bodies or keys)")
     serve.add_argument("--auth", action="append", metavar="USER:PASS",
                        help="LAN mode: a guest login (repeatable); without --auth or --auth-file a password "
                             "is generated and printed once")

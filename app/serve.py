@@ -34,6 +34,7 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
     from fastapi import Depends
 
     from webui import api, body
+    from webui.access_log import AccessLog
     from webui.page import build_page, launch_kwargs
     from webui.security import GradioSessions, Guard, machine_hosts
     from webui.server import web_app
@@ -52,6 +53,8 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
                   (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
                            "sessions": sessions}),
                   (body.JsonBodies, {}), (body.BodyLimit, {"max_bytes": args.max_request_bytes})]
+    if args.access_log:  # outermost: it sees every answer, refusals included
+        middleware.append((AccessLog, {"write": lambda text, seconds: step("request", seconds, text)}))
     web = web_app(blocks, routers=routers, middleware=middleware, auth=access.check if access.lan else None,
                   **launch_kwargs())
     sessions.attach(web)

@@ -26,12 +26,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from app.serving import Event, QueueFull, ServingQueue
+from app.serving import Event, LeftQueue, QueueFull, ServingQueue
 from models.engines import Reply
 from models.engines.sampling import ResponseFormatError
 from models.errors import AppError, PromptTooLong
 from models.tool_calls import Answer, ToolUse
 
+from .access_log import record
 from .api_request import ApiError, ChatRequest
 from .chat import model_defaults
 
@@ -59,7 +60,15 @@ def _validation_message(err: ValidationError | Any) -> tuple[str, str | None]:
     return (f"{param}: {what}" if param else what), param
 
 
+def client_gone() -> ApiError:
+    """The client went away before its answer (nginx's 499): the log says so; nobody receives it."""
+    return ApiError(499, "the client closed the request: its question left the queue or its answer was stopped",
+                    code="client_closed_request")
+
+
 def app_error(err: AppError) -> ApiError:
+    if isinstance(err, LeftQueue):
+        return client_gone()
     if isinstance(err, QueueFull):
         return ApiError(429, str(err), type_="rate_limit_error", code="queue_full",
                         headers={"Retry-After": str(err.retry_after_s)})
@@ -139,7 +148,8 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
             return error_response(held_error(app_error(err), tools))
         usage = bool(req.stream_options and req.stream_options.include_usage)
         if req.stream and not tools.calling:
-            return StreamingResponse(_sse(events, first, completion_id, model, usage), media_type="text/event-stream",
+            return StreamingResponse(_sse(events, first, completion_id, model, usage, record(request.scope)),
+                                     media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         try:  # a call is known once the answer is whole: with tools a stream is sent when it is
             text, reply = await _watched(request, service, owner, _collect, events, first)
@@ -147,6 +157,10 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
             return error_response(held_error(app_error(err), tools))
         finally:
             events.close()
+        record(request.scope)["usage"] = _usage(reply)
+        if reply is not None and reply.stats and reply.stats.finish_reason == "cancelled" \
+                and await request.is_disconnected():
+            return error_response(client_gone())  # stopped because its client went away: nobody reads it
         answer = tools.read(text)
         finish = "tool_calls" if answer.calls else _finish(reply)
         if req.stream:
@@ -264,7 +278,7 @@ def _frame(data: dict) -> bytes:
 
 
 async def _sse(events: Iterator[Event], first: Event | None, completion_id: str, model: str,
-               include_usage: bool) -> AsyncIterator[bytes]:
+               include_usage: bool, notes: dict) -> AsyncIterator[bytes]:
     """One place that turns the engine's events into server-sent events. When the client goes away,
     Starlette cancels this generator; `finally` closes the events, which stops the engine."""
 
@@ -280,6 +294,7 @@ async def _sse(events: Iterator[Event], first: Event | None, completion_id: str,
         event = first
         while event is not None:
             if event.reply is not None:
+                notes["usage"] = _usage(event.reply)
                 yield chunk({}, _finish(event.reply))
                 if include_usage:
                     yield _frame({"id": completion_id, "object": "chat.completion.chunk", "created": created,

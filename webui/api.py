@@ -128,6 +128,7 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         try:
             if req.model and req.model not in (running_model(), ALIAS):
                 raise not_running(req.model)
+            req.refusals()
             engine = service.engine
             tools = req.tool_use(tool_format())
             try:

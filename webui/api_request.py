@@ -160,7 +160,9 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     stop: str | list[str] | None = None
     seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
-    n: int | None = Field(default=1, ge=1, le=1)
+    n: int | None = Field(default=1, ge=1)  # more than 1: refused in `refusals`
+    logprobs: bool | None = None  # true: refused in `refusals`
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(default=None, max_length=256)
@@ -170,6 +172,16 @@ class ChatRequest(BaseModel):
     tools: list[ToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: bool | None = None  # one call per answer here, whatever it says
+
+    def refusals(self) -> None:
+        """What OpenAI offers and this server cannot do: a 400 that says so, never accepted and ignored."""
+        if self.n not in (None, 1):
+            raise ApiError(400, f"n: one answer per request here (got {self.n}); ask again for another answer",
+                           param="n")
+        if self.logprobs or self.top_logprobs:
+            raise ApiError(400, "logprobs: log-probabilities are not reported here (the engines' streaming "
+                           "interfaces used by this server do not pass them on); ask without logprobs",
+                           param="logprobs")
 
     def tool_use(self, style: str) -> ToolUse:
         """The request's tools with the model's `style` (models/tool_calls.py). OpenAI's default choice is `auto`
@@ -210,7 +222,8 @@ class ChatRequest(BaseModel):
             held = self.response_format.constraint()
         return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
                         max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
-                        repetition_penalty=defaults.repetition_penalty, response_format=held)
+                        repetition_penalty=defaults.repetition_penalty, response_format=held,
+                        frequency_penalty=self.frequency_penalty or 0.0, presence_penalty=self.presence_penalty or 0.0)
 
     def chat(self, tools: ToolUse) -> list[dict]:
         """The messages as the engine reads them: `developer` is a system message; tool calls and their results

@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import AppError, EngineError, InvalidText, check_text
+from ..errors import AppError, EngineError, InvalidSampling, InvalidText, check_text
 from .context import Budget, Message, fit_messages
 from .sampling import MAX_SEED, ResponseFormatError, Sampling
 
@@ -213,6 +213,7 @@ class Engine(ABC):
     max_parallel: int = 1  # generations this engine runs at once (set before Engine.__init__ to change it)
     structured_output: bool = False  # can hold an answer to a JSON schema (Sampling.response_format)
     structured_output_note: str = ""  # why not, when it is this engine's setup rather than the engine kind
+    penalties: bool = False  # applies Sampling.frequency_penalty and presence_penalty
 
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -264,6 +265,11 @@ class Engine(ABC):
                 f"{self.name} cannot hold an answer to a JSON schema (response_format)"
                 + (f" {self.structured_output_note}" if self.structured_output_note else "; ask without "
                    "response_format, or run a model on OpenVINO GenAI or ONNX Runtime GenAI"))
+        if not self.penalties:
+            for name in ("frequency_penalty", "presence_penalty"):
+                if getattr(sampling, name):
+                    raise InvalidSampling(f"{name}: {self.name} has no {name.replace('_', ' ')} (send 0, or leave it "
+                                          "out; repetition is held back by the model's own repetition penalty)", name)
         budget = self.budget
         try:  # the model's chat template runs here first: one that rejects these messages is the asker's error
             messages, notice, prompt_tokens = fit_messages(messages, self.count_tokens, budget,

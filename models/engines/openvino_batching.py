@@ -90,6 +90,7 @@ class _Request:
 class BatchingOpenVinoEngine(Engine):
     name = "OpenVINO GenAI"
     structured_output = True
+    penalties = True
 
     def __init__(self, spec: EngineSpec):
         self.max_parallel = max(1, int(spec.parallel))

@@ -61,6 +61,8 @@ def generation_config(config, sampling: Sampling, assist: Assistance | None = No
         config.top_k = sampling.top_k or 0
         config.rng_seed = sampling.seed
     config.repetition_penalty = sampling.repetition_penalty
+    config.frequency_penalty = sampling.frequency_penalty
+    config.presence_penalty = sampling.presence_penalty
     if sampling.stop:
         config.stop_strings = set(sampling.stop)  # ends the generation in the engine
         config.include_stop_str_in_output = False
@@ -121,6 +123,7 @@ def _available_devices() -> list[str]:
 class OpenVinoGenAIEngine(Engine):
     name = "OpenVINO GenAI"
     structured_output = True
+    penalties = True
 
     def __init__(self, spec: EngineSpec):
         super().__init__(spec)

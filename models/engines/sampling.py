@@ -17,6 +17,7 @@ TEMPERATURE = (0.0, 2.0)
 TOP_P = (0.0, 1.0)  # more than 0
 MAX_NEW_TOKENS = (1, 1_000_000)
 SEED = (0, MAX_SEED)
+PENALTY = (-2.0, 2.0)  # frequency_penalty and presence_penalty, OpenAI's range
 MAX_STOP_STRINGS = 16
 MAX_SCHEMA_CHARS = 100_000
 
@@ -102,6 +103,10 @@ class Sampling:
     top_k: int = 0  # 0: no top-k limit
     max_new_tokens: int = 512
     repetition_penalty: float = 1.0
+    # OpenAI's penalties (-2..2): lower a token's log-probability once it appeared (presence) or for each time it
+    # did (frequency); OpenVINO GenAI applies both, an engine without them refuses a non-zero value
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
     seed: int | None = None  # None: a fresh random seed for every request
     stop: tuple[str, ...] = ()
     response_format: JsonSchema | None = None  # None: free text
@@ -112,6 +117,8 @@ class Sampling:
         _integer("top_k", self.top_k, 0, 1_000_000)
         _integer("max_new_tokens", self.max_new_tokens, *MAX_NEW_TOKENS)
         _number("repetition_penalty", self.repetition_penalty, 0.0, 10.0, low_open=True)
+        _number("frequency_penalty", self.frequency_penalty, *PENALTY)
+        _number("presence_penalty", self.presence_penalty, *PENALTY)
         if self.seed is not None:
             _integer("seed", self.seed, *SEED)
         if isinstance(self.stop, str) or not isinstance(self.stop, (tuple, list)):

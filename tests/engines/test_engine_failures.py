@@ -23,6 +23,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
     ("top_p", 0.0), ("top_p", 1.5), ("top_p", math.nan), ("top_k", -1), ("top_k", 2.5),
     ("max_new_tokens", 0), ("max_new_tokens", -3), ("max_new_tokens", math.nan), ("max_new_tokens", True),
     ("repetition_penalty", 0.0), ("seed", -1), ("seed", 2**40), ("seed", 1.5),
+    ("frequency_penalty", 2.5), ("presence_penalty", -3), ("presence_penalty", math.nan),
     ("stop", "abc"), ("stop", ("",)), ("stop", (1, 2)),
 ])
 def test_bad_sampling_values_are_refused_at_the_boundary_naming_the_field(field, value):
@@ -173,5 +174,19 @@ def test_a_chat_template_that_rejects_the_messages_is_the_askers_error(phi3_mode
             eng.stream([{"role": "system", "content": "Be brief."}, *QUESTION], Sampling(max_new_tokens=8)).text()
         assert caught.value.param == "messages" and isinstance(caught.value, ValueError)
         assert eng.stream(QUESTION, Sampling(max_new_tokens=4)).text()  # what the template takes still answers
+    finally:
+        eng.close()
+
+
+@pytest.mark.slow
+def test_an_engine_without_penalties_refuses_them_by_name(phi3_models):
+    eng = load(EngineSpec(path=str(phi3_models.exports["onnx-int4-cpu"]), engine="onnxruntime-genai", device="cpu",
+                          label="ort-int4", context_length=4096))
+    try:
+        for name in ("frequency_penalty", "presence_penalty"):
+            with pytest.raises(InvalidSampling, match=f"{name}: ONNX Runtime GenAI has no") as caught:
+                eng.stream(QUESTION, Sampling(max_new_tokens=8, **{name: 1.0})).text()
+            assert caught.value.param == name
+        assert eng.stream(QUESTION, Sampling(max_new_tokens=4, frequency_penalty=0.0)).text()
     finally:
         eng.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from openai import NotFoundError, OpenAI
+from openai import BadRequestError, NotFoundError, OpenAI
 
 from models.engines import Sampling
 from tests.support.live_api import openai_client, serving
@@ -110,3 +110,21 @@ def test_a_model_route_answers_a_wrong_method_with_405_and_never_echoes_a_long_i
     long = httpx.get(f"{live.url}/v1/models/{'x' * 5000}", timeout=30)
     message = long.json()["error"]["message"]
     assert long.status_code == 404 and "x" * 80 + "…" in message and len(message) < 400
+
+
+def test_penalties_change_the_answer_and_what_cannot_be_done_is_a_400(client):
+    """frequency_penalty and presence_penalty were accepted and dropped; OpenVINO GenAI applies them. n > 1 and
+    logprobs are refused by name, never answered as if honoured."""
+    ask = [{"role": "user", "content": "Write the word cat twenty times."}]
+
+    def answer(**extra) -> str:
+        return client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=40, temperature=0,
+                                              **extra).choices[0].message.content
+
+    plain = answer()
+    assert answer(frequency_penalty=2.0) != plain and answer(presence_penalty=2.0) != plain
+    assert answer(frequency_penalty=0, presence_penalty=0) == plain
+    for extra, param in (({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"top_logprobs": 3}, "logprobs")):
+        with pytest.raises(BadRequestError) as caught:
+            client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=4, **extra)
+        assert caught.value.body["param"] == param and "here" in caught.value.body["message"], caught.value.body

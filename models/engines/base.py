@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import AppError, EngineError, InvalidSampling, InvalidText, check_text
 from .context import Budget, Message, fit_messages
+from .control_tokens import Neutralizer
 from .sampling import MAX_SEED, ResponseFormatError, Sampling
 
 
@@ -74,22 +75,9 @@ class EngineSpec:
             object.__setattr__(self, "device_kind", kind if kind in ("cpu", "gpu", "npu", "dml") else "cpu")
 
 
-# Control tokens look like <|im_end|>, <|end|>, <|assistant|>, <s>, </s>. A user's text must
-# never be read as one: a word joiner after "<" keeps the text visible and breaks the match.
-_CONTROL = re.compile(r"<(\|[^<>|\s]{1,40}\||/?s)>")
-_WORD_JOINER = "\u2060"
-
-
 def neutralize_control_tokens(text: str) -> str:
-    return _CONTROL.sub(lambda m: "<" + _WORD_JOINER + m.group(1) + ">", text)
-
-
-def sanitize(messages: list[Message]) -> list[Message]:
-    """Text typed by people (user and assistant turns) is text, never control tokens."""
-    return [
-        {**m, "content": m["content"] if m["role"] == "system" else neutralize_control_tokens(str(m["content"]))}
-        for m in messages
-    ]
+    """The common shapes only (models/engines/control_tokens.py); an engine breaks its own tokenizer's as well."""
+    return Neutralizer()(text)
 
 
 class Reply:
@@ -221,6 +209,22 @@ class Engine(ABC):
         self._lock = threading.Lock()
         self._running: set[Reply] = set()
         self.notices: list[str] = []  # what the user should know about how it loaded
+        self._neutralizer: Neutralizer | None = None
+
+    @property
+    def neutralizer(self) -> Neutralizer:
+        """Breaks this model's control tokens in people's text (`control_tokens()`, read once)."""
+        if self._neutralizer is None:
+            try:
+                tokens = self.control_tokens()
+            except Exception:  # noqa: BLE001 - a tokenizer that cannot list them: the common shapes still hold
+                tokens = ()
+            self._neutralizer = Neutralizer(tokens)
+        return self._neutralizer
+
+    def control_tokens(self) -> tuple[str, ...]:
+        """The model's own control tokens, from its tokenizer; an adapter that can list them says so."""
+        return ()
 
     @property
     def device(self) -> str:
@@ -245,7 +249,7 @@ class Engine(ABC):
         for m in messages:  # before the engine: its tokenizer and chat history raise on such text
             check_text(f"a {m['role']} message", str(m["content"]), "messages")
         reply = Reply(iter(()))
-        reply._deltas = self._serialised(sanitize(messages), sampling, reply, admitted)
+        reply._deltas = self._serialised(self.neutralizer.messages(messages), sampling, reply, admitted)
         return reply
 
     def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply,

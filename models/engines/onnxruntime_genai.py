@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import EngineLoadError
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
 from .context import Budget
+from .control_tokens import from_tokenizer_json
 from .json_grammar import llguidance_schema
 from .sampling import ResponseFormatError, Sampling
 
@@ -122,6 +123,9 @@ class OnnxRuntimeGenAIEngine(Engine):
     def _prompt_ids(self, messages: list[Message]):
         prompt = self._tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
         return self._tokenizer.encode(prompt)
+
+    def control_tokens(self) -> tuple[str, ...]:
+        return from_tokenizer_json(Path(self.spec.path))
 
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._prompt_ids(messages))

@@ -42,6 +42,7 @@ from .openvino_genai import (
     PROBE,
     _available_devices,
     chat_prompt,
+    control_tokens_of,
     device_missing,
     generation_config,
     model_defaults,
@@ -295,6 +296,9 @@ class BatchingOpenVinoEngine(Engine):
     def _prompt_ids(self, messages: list[Message]):
         prompt = chat_prompt(self._ov, self._tokenizer, messages)
         return self._tokenizer.encode(prompt, add_special_tokens=False).input_ids  # the template has the BOS
+
+    def control_tokens(self) -> tuple[str, ...]:
+        return control_tokens_of(self._tokenizer)
 
     def count_tokens(self, messages: list[Message]) -> int:
         return int(self._prompt_ids(messages).shape[1])

@@ -13,6 +13,7 @@ from ..errors import AppError, EngineLoadError
 from .assisted import Assistance, assistance, settle_json, structured_output_with
 from .base import Engine, EngineSpec, Message, Reply, ReplyStats, engine_words, finish_reason, pushed
 from .context import Budget
+from .control_tokens import from_vocab
 from .json_grammar import compact_regex
 from .sampling import JsonSchema, ResponseFormatError, Sampling
 
@@ -47,6 +48,11 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
 def chat_prompt(ov, tokenizer, messages: list[Message]) -> str:
     """The prompt as the model reads it: the model's own chat template over these messages."""
     return tokenizer.apply_chat_template(ov.ChatHistory(messages), add_generation_prompt=True)
+
+
+def control_tokens_of(tokenizer) -> tuple[str, ...]:
+    """The model's control tokens: markup-shaped vocabulary entries its tokenizer drops as special when decoding."""
+    return from_vocab(tokenizer.get_vocab(), lambda i: tokenizer.decode([i], skip_special_tokens=True) == "")
 
 
 def generation_config(config, sampling: Sampling, assist: Assistance | None = None):
@@ -222,6 +228,9 @@ class OpenVinoGenAIEngine(Engine):
 
     def _generate_one(self, sampling: Sampling):
         return self._pipe.generate(self._ov.ChatHistory(PROBE), self._generation_config(sampling))
+
+    def control_tokens(self) -> tuple[str, ...]:
+        return control_tokens_of(self._tokenizer)
 
     def count_tokens(self, messages: list[Message]) -> int:
         prompt = chat_prompt(self._ov, self._tokenizer, messages)

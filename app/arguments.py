@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import re
+from urllib.parse import urlsplit
 
 
 def _queue_places(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number of places, 0 or more, not {text!r}")
     return int(text)
+
+
+def _host_name(text: str) -> str:
+    name = text.strip().lower().rstrip(".")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", name):
+        raise argparse.ArgumentTypeError(f"expected a host name such as host.docker.internal, not {text!r}")
+    return name
+
+
+def _origin(text: str) -> str:
+    """A web origin, scheme://host[:port], as a browser sends it; never "*" (any site)."""
+    parts = urlsplit(text.strip().lower().rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or "*" in text:
+        raise argparse.ArgumentTypeError(f"expected one origin such as http://localhost:3000 (no '*', no path), "
+                                         f"not {text!r}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _at_least(low: int):
@@ -46,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="answers generated together (continuous batching; default 4 on a CPU or GPU, 1 on an NPU)")
     serve.add_argument("--max-queue", type=_queue_places, default=16, metavar="N",
                        help="how many questions may wait behind the one being answered (default 16)")
+    serve.add_argument("--allow-host", action="append", type=_host_name, default=[], metavar="NAME",
+                       help="another name this server answers to (repeatable), e.g. host.docker.internal for Open "
+                            "WebUI in Docker; only the names of this machine are accepted otherwise")
+    serve.add_argument("--allow-origin", action="append", type=_origin, default=[], metavar="ORIGIN",
+                       help="a web page's origin allowed to call the API from a browser (CORS, repeatable), e.g. "
+                            "http://localhost:3000; never '*'")
     serve.add_argument("--access-log", action="store_true",
                        help="print one line per request: method, path, status, tokens, time (never bodies or keys)")
     serve.add_argument("--auth", action="append", metavar="USER:PASS",

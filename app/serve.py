@@ -35,6 +35,7 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
 
     from webui import api, body
     from webui.access_log import AccessLog
+    from webui.cors import ApiCors
     from webui.page import build_page, launch_kwargs
     from webui.security import GradioSessions, Guard, machine_hosts
     from webui.server import web_app
@@ -49,9 +50,12 @@ def _web_app(args: Namespace, running: RunningModel, info, access, host: str, po
     # The last one added runs first: one size limit for every body (nothing reads more, the guard's own login
     # form included); an API body read as JSON whatever its Content-Type; then the guard; then each Gradio session
     # id and answer is bound to the browser that started it (webui/sessions.py).
+    origins = frozenset(args.allow_origin)
+    hosts = machine_hosts(host, access.lan, addresses) | frozenset(args.allow_host)
     middleware = [(SessionBinding, {"handlers": lambda: set(blocks.fns)}),
-                  (Guard, {"access": access, "hosts": machine_hosts(host, access.lan, addresses), "port": port,
-                           "sessions": sessions}),
+                  *([(ApiCors, {"origins": origins})] if origins else []),
+                  (Guard, {"access": access, "hosts": hosts, "port": port, "sessions": sessions,
+                           "origins": origins}),
                   (body.JsonBodies, {}), (body.BodyLimit, {"max_bytes": args.max_request_bytes})]
     if args.access_log:  # outermost: it sees every answer, refusals included
         middleware.append((AccessLog, {"write": lambda text, seconds: step("request", seconds, text)}))

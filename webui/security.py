@@ -122,8 +122,10 @@ class Guard:
     """The middleware (added last in web_app's `middleware`, so it runs first)."""
 
     def __init__(self, app, *, access: Access, hosts: frozenset[str], port: int,
-                 sessions: GradioSessions | None = None, throttle: FailureThrottle | None = None):
+                 sessions: GradioSessions | None = None, throttle: FailureThrottle | None = None,
+                 origins: frozenset[str] = frozenset()):
         self.app, self.access, self.hosts, self.port = app, access, hosts, port
+        self.origins = origins  # other sites' pages allowed to call the API (--allow-origin; CORS in webui/cors.py)
         self.sessions = sessions or GradioSessions()
         self.throttle = throttle or FailureThrottle()
 
@@ -153,25 +155,26 @@ class Guard:
         return parsed is not None and parsed[0] in self.hosts and parsed[1] == self.port
 
     def _refusal(self, conn: HTTPConnection, path: str):
+        api = path == "/v1" or path.startswith("/v1/")
         host = conn.headers.get("host", "")
         if not self._allowed(host, 80):
-            return PlainTextResponse(f"Refused: the Host header {host!r} does not name this machine (DNS rebinding "
-                                     "protection); open the address the app printed\n", status_code=403)
+            return _forbidden(api, f"the Host header {host[:100]!r} does not name this machine (DNS rebinding "
+                              "protection): open the address the app printed, or start it with --allow-host NAME "
+                              "for another name of this machine (host.docker.internal for a client in Docker)",
+                              "host_not_allowed")
         origin = conn.headers.get("origin")
-        if origin is not None:
-            try:
-                parts = urlsplit(origin)
-            except ValueError:  # "http://[::1" and the like
-                parts = urlsplit("")
-            default = 443 if parts.scheme == "https" else 80
-            if parts.scheme not in ("http", "https") or not self._allowed(parts.netloc, default):
-                return PlainTextResponse(f"Refused: requests from another site ({origin}) are not accepted\n",
-                                         status_code=403)
+        if origin is not None and not self._own_origin(origin) and not (api and origin.lower() in self.origins):
+            return _forbidden(api, f"requests from another site ({origin[:100]}) are not accepted: start the app "
+                              "with --allow-origin ORIGIN to let that site's pages call the API",
+                              "origin_not_allowed")
+        if api and self.access.lan and conn.scope.get("method") == "OPTIONS" and origin is not None \
+                and "access-control-request-method" in conn.headers:
+            return None  # an allowed site's preflight carries no key (browsers never send one): CORS answers it
         if path.startswith(CLOSED):
             return PlainTextResponse("Not found: this chat app does not serve that route\n", status_code=404)
         if not self.access.lan:
             return None
-        if path == "/v1" or path.startswith("/v1/"):
+        if api:
             return self._key_refusal(conn)
         if path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_PREFIXES):
             return None
@@ -179,6 +182,14 @@ class Guard:
             return None
         return PlainTextResponse("Log in first: open the page and enter the user name and password you were "
                                  "given\n", status_code=401)
+
+    def _own_origin(self, origin: str) -> bool:
+        try:
+            parts = urlsplit(origin)
+        except ValueError:  # "http://[::1" and the like
+            return False
+        default = 443 if parts.scheme == "https" else 80
+        return parts.scheme in ("http", "https") and self._allowed(parts.netloc, default)
 
     def _key_refusal(self, conn: HTTPConnection):
         address = _address(conn.scope)
@@ -227,6 +238,14 @@ class Guard:
             for name in self.sessions.logout(conn.cookies):
                 answer.delete_cookie(name, path="/")
         return await answer(scope, receive, send)
+
+
+def _forbidden(api: bool, reason: str, code: str):
+    """A 403: in OpenAI's error shape under /v1 (SDKs show its message), plain text for the page's routes."""
+    if api:
+        return JSONResponse({"error": {"message": f"Refused: {reason}", "type": "permission_error", "param": None,
+                                       "code": code}}, status_code=403)
+    return PlainTextResponse(f"Refused: {reason}\n", status_code=403)
 
 
 def _address(scope) -> str:

@@ -85,13 +85,16 @@ def lan(embedded_gguf, app_home, hub):
     assert "Traceback" not in _console(app)
 
 
+WEBUI_ORIGIN = "http://localhost:3000"  # a web client on another port of this PC, allowed by name
+
+
 @pytest.fixture(scope="module")
 def by_host_flag(embedded_gguf, app_home, tmp_path_factory):
     """LAN mode from --host with a non-loopback address (0.0.0.0), logins from a file, a given API key."""
     logins = tmp_path_factory.mktemp("auth") / "logins.txt"
     logins.write_text(f"# who may chat\nalice:{FILE_PW}\n\nbob:pw:with:colons\n")
     app = start_app("--offline", "--host", "0.0.0.0", "--auth-file", str(logins), "--api-key", GIVEN_KEY,
-                    home=app_home)
+                    "--allow-host", "host.docker.internal", "--allow-origin", WEBUI_ORIGIN, home=app_home)
     yield _settled(app)
     assert app.stop() == 0
 
@@ -253,6 +256,38 @@ def test_a_non_loopback_host_is_lan_mode_with_logins_from_the_file_and_the_given
         Client(app.url, auth=("alice", FILE_PW), verbose=False).predict("auto", "cpu", "auto", api_name="/switch")
 
 
+def test_a_named_host_and_a_named_origin_reach_the_api_and_nothing_else_does(by_host_flag, local):
+    """Open WebUI in Docker sends Host: host.docker.internal; a web client on another port sends its Origin. Each is
+    let in by name (--allow-host, --allow-origin; CORS for that origin only, never '*'), still with the key."""
+    key = {"Authorization": f"Bearer {GIVEN_KEY}"}
+    docker = {"Host": f"host.docker.internal:{_port(by_host_flag)}"}
+    assert httpx.get(by_host_flag.url + "/v1/models", headers={**docker, **key}, timeout=10).status_code == 200
+    assert httpx.get(by_host_flag.url + "/v1/models", headers=docker, timeout=10).status_code == 401  # still a key
+    assert httpx.get(local.url + "/v1/models", headers={"Host": f"host.docker.internal:{_port(local)}"},
+                     timeout=10).status_code == 403  # not named there
+    url = by_host_flag.url + "/v1/chat/completions"
+    preflight = httpx.options(url, headers={"Origin": WEBUI_ORIGIN, "Access-Control-Request-Method": "POST",
+                                            "Access-Control-Request-Headers": "authorization,content-type"},
+                              timeout=10)
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == WEBUI_ORIGIN
+    asked = httpx.post(url, headers={"Origin": WEBUI_ORIGIN, **key}, timeout=60, json={
+        "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+    assert asked.status_code == 200 and asked.headers["access-control-allow-origin"] == WEBUI_ORIGIN
+    assert httpx.post(url, headers={"Origin": WEBUI_ORIGIN}, json={}, timeout=10).status_code == 401
+    assert httpx.get(by_host_flag.url + "/config", headers={"Origin": WEBUI_ORIGIN},
+                     timeout=10).status_code == 403  # the page is not the API: no other site's scripts
+    other = httpx.options(url, headers={"Origin": "http://localhost:3001", "Access-Control-Request-Method": "POST"},
+                          timeout=10)
+    assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
+
+
+def test_an_origin_or_host_flag_that_could_mean_any_site_exits_2():
+    for args, says in ((("--allow-origin", "*"), "no '*'"), (("--allow-origin", "localhost:3000"), "one origin"),
+                       (("--allow-host", "evil.example/x"), "host name")):
+        done = _launch(*args)
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def _launch(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "launch.py"), "--no-browser", *args], capture_output=True,
                           text=True, env=app_env(), timeout=120, cwd=ROOT)
@@ -287,6 +322,9 @@ def test_a_forged_host_header_is_refused(which, request):
         answer = httpx.get(app.url + "/", headers={"Host": forged}, timeout=10)
         assert answer.status_code == 403, forged
         assert "Host" in answer.text and answer.text.count("\n") == 1
+        api = httpx.get(app.url + "/v1/models", headers={"Host": forged}, timeout=10)  # OpenAI's shape: SDKs show it
+        assert api.status_code == 403 and api.json()["error"]["code"] == "host_not_allowed"
+        assert "--allow-host" in api.json()["error"]["message"]
     for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
         assert httpx.get(app.url + "/", headers={"Host": own}, timeout=10).status_code == 200, own
 
@@ -299,7 +337,11 @@ def test_a_foreign_origin_is_refused(which, request):
         for method, path in (("GET", "/"), ("POST", "/gradio_api/queue/join"), ("POST", "/v1/chat/completions")):
             answer = httpx.request(method, app.url + path, headers={"Origin": foreign}, json={}, timeout=10)
             assert answer.status_code == 403, (foreign, path)
-            assert "another site" in answer.text and answer.text.count("\n") == 1
+            if path.startswith("/v1"):
+                assert answer.json()["error"]["code"] == "origin_not_allowed"
+                assert "another site" in answer.json()["error"]["message"]
+            else:
+                assert "another site" in answer.text and answer.text.count("\n") == 1
     assert httpx.get(app.url + "/", headers={"Origin": f"http://127.0.0.1:{port}"}, timeout=10).status_code == 200
 
 

@@ -75,6 +75,21 @@ class EngineSpec:
             object.__setattr__(self, "device_kind", kind if kind in ("cpu", "gpu", "npu", "dml") else "cpu")
 
 
+RAW_ROLE = "prompt"  # a raw prompt (/v1/completions): the model continues this text, no chat template around it
+
+
+def raw_prompt(text: str) -> list[Message]:
+    """Messages that stand for a raw prompt: every engine continues `text` as it is (with the tokenizer's BOS)."""
+    return [{"role": RAW_ROLE, "content": text}]
+
+
+def raw_text(messages: list[Message]) -> str | None:
+    """The raw prompt these messages stand for, or None for a chat."""
+    if len(messages) == 1 and messages[0]["role"] == RAW_ROLE:
+        return str(messages[0]["content"])
+    return None
+
+
 def neutralize_control_tokens(text: str) -> str:
     """The common shapes only (models/engines/control_tokens.py); an engine breaks its own tokenizer's as well."""
     return Neutralizer()(text)
@@ -249,7 +264,9 @@ class Engine(ABC):
         for m in messages:  # before the engine: its tokenizer and chat history raise on such text
             check_text(f"a {m['role']} message", str(m["content"]), "messages")
         reply = Reply(iter(()))
-        reply._deltas = self._serialised(self.neutralizer.messages(messages), sampling, reply, admitted)
+        # a raw prompt is the client's whole text, special tokens meant (a fill-in-the-middle prompt): kept as sent
+        text = messages if raw_text(messages) is not None else self.neutralizer.messages(messages)
+        reply._deltas = self._serialised(text, sampling, reply, admitted)
         return reply
 
     def _serialised(self, messages: list[Message], sampling: Sampling, reply: Reply,

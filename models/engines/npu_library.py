@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, finish_reason, pushed
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, finish_reason, pushed, raw_text
 from .sampling import Sampling
 
 DTYPES = ("int4", "int8", "float16")
@@ -36,6 +36,9 @@ def generate_arguments(sampling: Sampling) -> dict:
 def chat_ids(tokenizer, messages: list[Message]):
     """transformers 5 returns a BatchEncoding from apply_chat_template(..., return_tensors="pt") unless told
     return_dict=False; 4.x returns the tensor either way. Pure on the tokenizer: tested here."""
+    raw = raw_text(messages)
+    if raw is not None:  # a raw prompt is continued as it is (with the tokenizer's BOS)
+        return tokenizer(raw, return_tensors="pt").input_ids
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                          return_dict=False)
 

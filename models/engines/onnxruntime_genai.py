@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import EngineLoadError
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, StopFilter, engine_words, finish_reason, raw_text
 from .context import Budget
 from .control_tokens import from_tokenizer_json
 from .json_grammar import llguidance_schema
@@ -121,7 +121,9 @@ class OnnxRuntimeGenAIEngine(Engine):
         return Budget(min(self.spec.context_length, self._window or self.spec.context_length))
 
     def _prompt_ids(self, messages: list[Message]):
-        prompt = self._tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
+        raw = raw_text(messages)  # a raw prompt is continued as it is
+        prompt = raw if raw is not None else self._tokenizer.apply_chat_template(json.dumps(messages),
+                                                                                 add_generation_prompt=True)
         return self._tokenizer.encode(prompt)
 
     def control_tokens(self) -> tuple[str, ...]:

@@ -41,12 +41,12 @@ from .kv_cache import cache_gb, kv_bytes_per_token, kv_value_bytes
 from .openvino_genai import (
     PROBE,
     _available_devices,
-    chat_prompt,
     control_tokens_of,
     device_missing,
     generation_config,
     model_defaults,
     pipeline_config,
+    prompt_ids,
     schema_rejected,
 )
 from .sampling import Sampling
@@ -294,8 +294,7 @@ class BatchingOpenVinoEngine(Engine):
 
     # -- one request, in the caller's thread -------------------------------------------------------
     def _prompt_ids(self, messages: list[Message]):
-        prompt = chat_prompt(self._ov, self._tokenizer, messages)
-        return self._tokenizer.encode(prompt, add_special_tokens=False).input_ids  # the template has the BOS
+        return prompt_ids(self._ov, self._tokenizer, messages)
 
     def control_tokens(self) -> tuple[str, ...]:
         return control_tokens_of(self._tokenizer)

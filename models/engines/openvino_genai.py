@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import AppError, EngineLoadError
 from .assisted import Assistance, assistance, settle_json, structured_output_with
-from .base import Engine, EngineSpec, Message, Reply, ReplyStats, engine_words, finish_reason, pushed
+from .base import Engine, EngineSpec, Message, Reply, ReplyStats, engine_words, finish_reason, pushed, raw_text
 from .context import Budget
 from .control_tokens import from_vocab
 from .json_grammar import compact_regex
@@ -48,6 +48,14 @@ def pipeline_config(device: str, context_length: int, cache_dir: str | None,
 def chat_prompt(ov, tokenizer, messages: list[Message]) -> str:
     """The prompt as the model reads it: the model's own chat template over these messages."""
     return tokenizer.apply_chat_template(ov.ChatHistory(messages), add_generation_prompt=True)
+
+
+def prompt_ids(ov, tokenizer, messages: list[Message]):
+    """The prompt's token ids: the chat template's text (which carries the BOS), or a raw prompt with the BOS."""
+    raw = raw_text(messages)
+    if raw is not None:
+        return tokenizer.encode(raw, add_special_tokens=True).input_ids
+    return tokenizer.encode(chat_prompt(ov, tokenizer, messages), add_special_tokens=False).input_ids
 
 
 def control_tokens_of(tokenizer) -> tuple[str, ...]:
@@ -233,8 +241,7 @@ class OpenVinoGenAIEngine(Engine):
         return control_tokens_of(self._tokenizer)
 
     def count_tokens(self, messages: list[Message]) -> int:
-        prompt = chat_prompt(self._ov, self._tokenizer, messages)
-        return int(self._tokenizer.encode(prompt, add_special_tokens=False).input_ids.shape[1])
+        return int(prompt_ids(self._ov, self._tokenizer, messages).shape[1])
 
     def _generation_config(self, sampling: Sampling):
         return generation_config(self._pipe.get_generation_config(), sampling, self.assist)
@@ -245,7 +252,10 @@ class OpenVinoGenAIEngine(Engine):
 
     def _generate(self, messages: list[Message], sampling: Sampling, reply: Reply) -> Iterator[str]:
         started = time.perf_counter()
-        history, config = self._ov.ChatHistory(messages), self._generation_config(sampling)
+        raw, config = raw_text(messages), self._generation_config(sampling)
+        history = self._ov.ChatHistory(messages) if raw is None else [raw]  # a list: DecodedResults, with metrics
+        if raw is not None:
+            config.apply_chat_template = False  # a raw prompt is continued as it is
         running, stop = self._ov.StreamingStatus.RUNNING, self._ov.StreamingStatus.STOP
 
         shown: list[bool] = []

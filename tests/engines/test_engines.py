@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from models.engines import Sampling
-from models.engines.base import neutralize_control_tokens
+from models.engines.base import neutralize_control_tokens, raw_prompt
 from models.engines.control_tokens import Neutralizer, from_tokenizer_json
 from models.errors import PromptTooLong
 from tests.support.engines import engine_params, open_engine
@@ -135,6 +135,17 @@ def test_control_tokens_from_the_models_own_tokenizer_stay_text_in_every_role(en
         reply.text()
         assert reply.stats.prompt_tokens == engine.count_tokens(as_text), role  # the engine read them as text
     assert engine.neutralizer("<div>a</div> [INST] x") == "<div>a</div> [INST] x"  # ordinary text is untouched
+
+
+def test_a_raw_prompt_is_continued_without_the_chat_template(engine):
+    """/v1/completions: the model continues the text as sent (no chat turn around it, special tokens as meant)."""
+    raw = raw_prompt("The capital of France is")
+    chat = [{"role": "user", "content": "The capital of France is"}]
+    reply = engine.stream(raw, Sampling(max_new_tokens=8))
+    assert reply.text() and reply.stats.generated_tokens == 8
+    assert reply.stats.prompt_tokens == engine.count_tokens(raw) < engine.count_tokens(chat)
+    marked = raw_prompt("<|im_start|>user\nHi<|im_end|>")  # a client's own markup stays markup in a raw prompt
+    assert engine.count_tokens(marked) < engine.count_tokens(raw_prompt("<\u2060|im_start|>user\nHi<\u2060|im_end|>"))
 
 
 def test_an_onnx_folders_control_tokens_are_its_tokenizers_special_added_tokens(tmp_path):

@@ -15,24 +15,22 @@ with `data: [DONE]`. A client that goes away mid-stream stops the generation in 
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from app.serving import Event, LeftQueue, QueueFull, ServingQueue
+from app.serving import Event, ServingQueue
 from models.engines import Reply
 from models.engines.sampling import ResponseFormatError
-from models.errors import AppError, PromptTooLong
+from models.errors import AppError
 from models.tool_calls import Answer, ToolUse
 
-from .access_log import record
+from .api_common import answer_events, answer_whole, app_error, finish, frame, usage
 from .api_request import ApiError, ChatRequest
 from .chat import model_defaults
 
@@ -58,25 +56,6 @@ def _validation_message(err: ValidationError | Any) -> tuple[str, str | None]:
         return f"{param} is required", param
     what = first.get("msg", "invalid request")
     return (f"{param}: {what}" if param else what), param
-
-
-def client_gone() -> ApiError:
-    """The client went away before its answer (nginx's 499): the log says so; nobody receives it."""
-    return ApiError(499, "the client closed the request: its question left the queue or its answer was stopped",
-                    code="client_closed_request")
-
-
-def app_error(err: AppError) -> ApiError:
-    if isinstance(err, LeftQueue):
-        return client_gone()
-    if isinstance(err, QueueFull):
-        return ApiError(429, str(err), type_="rate_limit_error", code="queue_full",
-                        headers={"Retry-After": str(err.retry_after_s)})
-    if isinstance(err, PromptTooLong):
-        return ApiError(400, str(err), param="messages", code="context_length_exceeded")
-    if isinstance(err, ValueError):  # InvalidSampling and other bad values; ResponseFormatError names its param
-        return ApiError(400, str(err), param=getattr(err, "param", None))
-    return ApiError(503, str(err), type_="server_error", code="engine_unavailable")
 
 
 def model_not_found(model_id: str, running: str, catalog: list[str]) -> ApiError:
@@ -125,10 +104,11 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
 
     @api.post("/chat/completions")
     async def chat_completions(req: ChatRequest, request: Request):
+        tools: ToolUse | None = None
         try:
+            req.refusals()
             if req.model and req.model not in (running_model(), ALIAS):
                 raise not_running(req.model)
-            req.refusals()
             engine = service.engine
             tools = req.tool_use(tool_format())
             try:
@@ -136,40 +116,26 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
             except AppError as err:
                 raise held_error(app_error(err), tools) from None
             messages = req.chat(tools)
+            completion_id, model = f"chatcmpl-{secrets.token_hex(12)}", running_model()
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            if req.stream and not tools.calling:
+                events = await answer_events(request, service, messages, sampling)
+                return StreamingResponse(_sse(events, completion_id, model, include_usage),
+                                         media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            # a call is known once the answer is whole: with tools a stream is sent when it is
+            text, reply = await answer_whole(request, service, messages, sampling)
         except ApiError as err:
-            return error_response(err)
-        owner = f"api:{secrets.token_urlsafe(12)}"
-        completion_id = f"chatcmpl-{secrets.token_hex(12)}"
-        model = running_model()
-        events = service.ask(owner, messages, sampling)
-        try:
-            first = await _watched(request, service, owner, _first_answer_event, events)
-        except AppError as err:
-            events.close()
-            return error_response(held_error(app_error(err), tools))
-        usage = bool(req.stream_options and req.stream_options.include_usage)
-        if req.stream and not tools.calling:
-            return StreamingResponse(_sse(events, first, completion_id, model, usage, record(request.scope)),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:  # a call is known once the answer is whole: with tools a stream is sent when it is
-            text, reply = await _watched(request, service, owner, _collect, events, first)
-        except AppError as err:
-            return error_response(held_error(app_error(err), tools))
-        finally:
-            events.close()
-        record(request.scope)["usage"] = _usage(reply)
-        if reply is not None and reply.stats and reply.stats.finish_reason == "cancelled" \
-                and await request.is_disconnected():
-            return error_response(client_gone())  # stopped because its client went away: nobody reads it
+            return error_response(held_error(err, tools))
         answer = tools.read(text)
-        finish = "tool_calls" if answer.calls else _finish(reply)
+        finish_reason = "tool_calls" if answer.calls else finish(reply)
         if req.stream:
-            return StreamingResponse(_sse_whole(answer, finish, reply, completion_id, model, usage),
+            return StreamingResponse(_sse_whole(answer, finish_reason, reply, completion_id, model, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": _message(answer), "finish_reason": finish, "logprobs": None}],
-                "usage": _usage(reply)}
+                "choices": [{"index": 0, "message": _message(answer), "finish_reason": finish_reason,
+                             "logprobs": None}],
+                "usage": usage(reply)}
 
     other = ["GET", "PUT", "PATCH", "DELETE"]
 
@@ -188,33 +154,12 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
     return api
 
 
-def held_error(err: ApiError, tools: ToolUse) -> ApiError:
+def held_error(err: ApiError, tools: ToolUse | None) -> ApiError:
     """A grammar the engine cannot build from a function's parameters is the `tools`' fault, not response_format's."""
-    if tools.calling and err.param == ResponseFormatError.param:
+    if tools is not None and tools.calling and err.param == ResponseFormatError.param:
         err.param = "tools"
         err.message = err.message.replace("JSON schema", "function parameters' schema")
     return err
-
-
-async def _watched(request: Request, service: ServingQueue, owner: str, work: Callable[..., Any], *args):
-    """`work(*args)` in a worker thread while watching the client: one that goes away (a timeout, Ctrl-C, the SDK
-    giving up before a retry) has its question taken out of the line or its generation stopped, so the next person
-    does not wait for an answer nobody reads."""
-    async with anyio.create_task_group() as group:
-        async def watch() -> None:
-            while not await request.is_disconnected():
-                await anyio.sleep(0.2)
-            service.cancel(owner)
-
-        group.start_soon(watch)
-        try:
-            outcome = await anyio.to_thread.run_sync(work, *args)
-        except Exception as err:  # noqa: BLE001 - raised below as it is, not wrapped in the group's ExceptionGroup
-            outcome = err
-        group.cancel_scope.cancel()
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
 
 
 def _message(answer: Answer) -> dict:
@@ -226,40 +171,11 @@ def _message(answer: Answer) -> dict:
     return message
 
 
-def _first_answer_event(events: Iterator[Event]) -> Event | None:
-    """Wait in the queue (in a worker thread) until the first text or the end; errors are raised here."""
-    for event in events:
-        if not event.position:
-            return event
-    return None
-
-
-def _collect(events: Iterator[Event], first: Event | None) -> tuple[str, Reply | None]:
-    parts, reply = [], None
-    for event in ([first] if first else []) + list(events):
-        if event.reply is not None:
-            reply = event.reply
-        else:
-            parts.append(event.delta)
-    return "".join(parts), reply
-
-
-def _finish(reply: Reply | None) -> str:
-    reason = reply.stats.finish_reason if reply and reply.stats else "stop"
-    return "length" if reason == "length" else "stop"
-
-
-def _usage(reply: Reply | None) -> dict:
-    prompt = reply.stats.prompt_tokens if reply and reply.stats else 0
-    done = reply.stats.generated_tokens if reply and reply.stats else 0
-    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
-
-
 async def _sse_whole(answer: Answer, finish: str, reply: Reply | None, completion_id: str, model: str,
                      include_usage: bool) -> AsyncIterator[bytes]:
     """A whole answer as a stream (a request with tools): the role, the content or each call as one delta, the end."""
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    yield _frame({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+    yield frame({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                        "finish_reason": None, "logprobs": None}]})
     if answer.calls:
         delta = {"tool_calls": [{"index": i, "id": c.id, "type": "function",
@@ -267,54 +183,36 @@ async def _sse_whole(answer: Answer, finish: str, reply: Reply | None, completio
                                 for i, c in enumerate(answer.calls)]}
     else:
         delta = {"content": answer.content or ""}
-    yield _frame({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
-    yield _frame({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}]})
+    yield frame({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
+    yield frame({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}]})
     if include_usage:
-        yield _frame({**base, "choices": [], "usage": _usage(reply)})
+        yield frame({**base, "choices": [], "usage": usage(reply)})
     yield b"data: [DONE]\n\n"
 
 
-def _frame(data: dict) -> bytes:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-async def _sse(events: Iterator[Event], first: Event | None, completion_id: str, model: str,
-               include_usage: bool, notes: dict) -> AsyncIterator[bytes]:
-    """One place that turns the engine's events into server-sent events. When the client goes away,
-    Starlette cancels this generator; `finally` closes the events, which stops the engine."""
-
+async def _sse(events: AsyncIterator[Event], completion_id: str, model: str,
+               include_usage: bool) -> AsyncIterator[bytes]:
+    """The engine's events as chat-completion chunks. When the client goes away, Starlette cancels this generator
+    and closing `events` stops the engine (webui/api_common.py)."""
     created = int(time.time())
 
-    def chunk(delta: dict, finish: str | None = None) -> bytes:
-        return _frame({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        return frame({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]})
 
-    done = object()
+    yield chunk({"role": "assistant", "content": ""})
     try:
-        yield chunk({"role": "assistant", "content": ""})
-        event = first
-        while event is not None:
+        async for event in events:
             if event.reply is not None:
-                notes["usage"] = _usage(event.reply)
-                yield chunk({}, _finish(event.reply))
+                yield chunk({}, finish(event.reply))
                 if include_usage:
-                    yield _frame({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                  "model": model, "choices": [], "usage": _usage(event.reply)})
-                break
-            if event.delta:
+                    yield frame({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                 "model": model, "choices": [], "usage": usage(event.reply)})
+            elif event.delta:
                 yield chunk({"content": event.delta})
-            try:
-                event = await anyio.to_thread.run_sync(next, events, done)
-            except AppError as err:  # the engine failed mid-answer: an error frame, then the end
-                yield _frame(app_error(err).body())
-                break
-            if event is done:
-                break
-        yield b"data: [DONE]\n\n"
-    finally:  # shielded: a client gone mid-stream cancels this generator, and the close must still run (it ends
-        # the caller's turn in the queue; skipped, the turn was held until the garbage collector found it)
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(events.close)
+    except AppError as err:  # the engine failed mid-answer: an error frame, then the end
+        yield frame(app_error(err).body())
+    yield b"data: [DONE]\n\n"
 
 
 def install_error_handlers(app) -> None:

@@ -30,6 +30,7 @@ from models.engines.sampling import ResponseFormatError
 from models.errors import AppError
 from models.tool_calls import Answer, ToolUse
 
+from . import api_completions, api_responses
 from .api_common import answer_events, answer_whole, app_error, finish, frame, usage
 from .api_request import ApiError, ChatRequest
 from .chat import model_defaults
@@ -107,12 +108,12 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         tools: ToolUse | None = None
         try:
             req.refusals()
-            if req.model and req.model not in (running_model(), ALIAS):
-                raise not_running(req.model)
+            check_model(req.model)
             engine = service.engine
             tools = req.tool_use(tool_format())
             try:
-                sampling = req.sampling(model_defaults(engine), engine.budget.window if engine else 4096, tools)
+                sampling = req.sampling(model_defaults(engine), engine.budget.window if engine else 4096,
+                                        req.held(tools))
             except AppError as err:
                 raise held_error(app_error(err), tools) from None
             messages = req.chat(tools)
@@ -137,9 +138,18 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
                              "logprobs": None}],
                 "usage": usage(reply)}
 
+    def check_model(model_id: str | None) -> None:
+        if model_id and model_id not in (running_model(), ALIAS):
+            raise not_running(model_id)
+
+    api_completions.add_routes(api, service, running_model, check_model)
+    api_responses.add_routes(api, service, running_model, check_model, tool_format)
+
     other = ["GET", "PUT", "PATCH", "DELETE"]
 
     @api.api_route("/chat/completions", methods=other, include_in_schema=False)
+    @api.api_route("/completions", methods=other, include_in_schema=False)
+    @api.api_route("/responses", methods=other, include_in_schema=False)
     @api.api_route("/models", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     @api.api_route("/models/{model_id:path}", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def wrong_method(request: Request):
@@ -148,8 +158,8 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
 
     @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown(rest: str):  # the page is mounted at "/": without this, Gradio would answer for /v1 too
-        return error_response(ApiError(404, f"/v1/{rest} is not part of this API (it serves /v1/models and "
-                                       "/v1/chat/completions)", code="not_found"))
+        return error_response(ApiError(404, f"/v1/{rest[:100]} is not part of this API (it serves /v1/models, "
+                                       "/v1/chat/completions, /v1/completions and /v1/responses)", code="not_found"))
 
     return api
 

@@ -148,36 +148,80 @@ class NamedChoice(BaseModel):
     function: NamedFunction
 
 
-class ChatRequest(BaseModel):
-    """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
+class Sampled(BaseModel):
+    """The sampling fields every route has (chat, completions, responses) and OpenAI's ranges for them."""
 
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    messages: list[Message] = Field(min_length=1)
     temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
     top_p: float | None = Field(default=None, ge=TOP_P[0], le=TOP_P[1])  # 0: only the likeliest token (greedy)
+    stream: bool | None = False
+    user: str | None = Field(default=None, max_length=256)
+
+    def answer_limit(self) -> int | None:
+        return None
+
+    def refusals(self) -> None:
+        """What OpenAI offers and this server cannot do: a 400 that says so, never accepted and ignored."""
+
+    def sampling(self, defaults: Sampling, window: int, held: JsonSchema | None = None) -> Sampling:
+        """The request's sampling: what it leaves out is the model's (`defaults`, as the page starts from); without
+        a length limit the answer may run to the end of the `window`. OpenAI's ranges are mapped, never refused:
+        a negative seed means a new one for every answer (Open WebUI sends -1), a larger one is taken modulo 2^31,
+        top_p 0 keeps only the likeliest token (greedy), empty stop strings are ignored. `held`: the JSON schema
+        the answer is held to."""
+        given_stop, given_seed = getattr(self, "stop", None), getattr(self, "seed", None)
+        stop = [given_stop] if isinstance(given_stop, str) else list(given_stop or [])
+        temperature = defaults.temperature if self.temperature is None else self.temperature
+        top_p = defaults.top_p if self.top_p is None else self.top_p
+        if top_p == 0:
+            temperature, top_p = 0.0, 1.0
+        seed = defaults.seed if given_seed is None else (None if given_seed < 0 else given_seed % (SEED[1] + 1))
+        limit = self.answer_limit() or max(MAX_NEW_TOKENS[0], min(window, MAX_NEW_TOKENS[1]))
+        return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
+                        max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
+                        repetition_penalty=defaults.repetition_penalty, response_format=held,
+                        frequency_penalty=getattr(self, "frequency_penalty", None) or 0.0,
+                        presence_penalty=getattr(self, "presence_penalty", None) or 0.0)
+
+
+class Asked(Sampled):
+    """The fields chat completions and completions share besides sampling's own."""
+
     max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
-    max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     stop: str | list[str] | None = None
     seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
     n: int | None = Field(default=1, ge=1)  # more than 1: refused in `refusals`
-    logprobs: bool | None = None  # true: refused in `refusals`
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    user: str | None = Field(default=None, max_length=256)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+
+    def answer_limit(self) -> int | None:
+        return self.max_tokens
+
+    def refusals(self) -> None:
+        if self.n not in (None, 1):
+            raise ApiError(400, f"n: one answer per request here (got {self.n}); ask again for another answer",
+                           param="n")
+
+
+class ChatRequest(Asked):
+    """The fields of OpenAI's chat-completions request this server honours; unknown fields are ignored."""
+
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
+    logprobs: bool | None = None  # true: refused in `refusals`
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list[ToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: bool | None = None  # one call per answer here, whatever it says
 
+    def answer_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
     def refusals(self) -> None:
-        """What OpenAI offers and this server cannot do: a 400 that says so, never accepted and ignored."""
-        if self.n not in (None, 1):
-            raise ApiError(400, f"n: one answer per request here (got {self.n}); ask again for another answer",
-                           param="n")
+        super().refusals()
         if self.logprobs or self.top_logprobs:
             raise ApiError(400, "logprobs: log-probabilities are not reported here (the engines' streaming "
                            "interfaces used by this server do not pass them on); ask without logprobs",
@@ -204,26 +248,11 @@ class ChatRequest(BaseModel):
                            param="response_format")
         return use
 
-    def sampling(self, defaults: Sampling, window: int, tools: ToolUse | None = None) -> Sampling:
-        """The request's sampling: what it leaves out is the model's (`defaults`, as the page starts from); without
-        a length limit the answer may run to the end of the `window`. OpenAI's ranges are mapped, never refused:
-        a negative seed means a new one for every answer (Open WebUI sends -1), a larger one is taken modulo 2^31,
-        top_p 0 keeps only the likeliest token (greedy), empty stop strings are ignored. With tools, the answer is
-        held to a call (`tools.schema()`)."""
-        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        temperature = defaults.temperature if self.temperature is None else self.temperature
-        top_p = defaults.top_p if self.top_p is None else self.top_p
-        if top_p == 0:
-            temperature, top_p = 0.0, 1.0
-        seed = defaults.seed if self.seed is None else (None if self.seed < 0 else self.seed % (SEED[1] + 1))
-        limit = self.max_completion_tokens or self.max_tokens or max(MAX_NEW_TOKENS[0], min(window, MAX_NEW_TOKENS[1]))
-        held = tools.schema() if tools is not None and tools.calling else None
-        if held is None and self.response_format:
-            held = self.response_format.constraint()
-        return Sampling(temperature=temperature, top_p=top_p, top_k=defaults.top_k,
-                        max_new_tokens=limit, seed=seed, stop=tuple(s for s in stop if s),
-                        repetition_penalty=defaults.repetition_penalty, response_format=held,
-                        frequency_penalty=self.frequency_penalty or 0.0, presence_penalty=self.presence_penalty or 0.0)
+    def held(self, tools: ToolUse) -> JsonSchema | None:
+        """What the answer is held to: a call (with tools), else the response_format's schema."""
+        if tools.calling:
+            return tools.schema()
+        return self.response_format.constraint() if self.response_format else None
 
     def chat(self, tools: ToolUse) -> list[dict]:
         """The messages as the engine reads them: `developer` is a system message; tool calls and their results

@@ -140,6 +140,9 @@ def test_without_credentials_the_page_and_the_api_refuse(lan):
         assert error["type"] == "invalid_request_error" and error["code"] == "invalid_api_key"
         assert error["param"] is None and "Bearer" in error["message"]
     assert httpx.get(lan.url + "/v1/openapi.json", timeout=10).status_code == 401
+    for path, body in (("/v1/completions", {"prompt": "Hi"}), ("/v1/responses", {"input": "Hi"}),
+                       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]})):
+        assert httpx.post(lan.url + path, json=body, timeout=10).status_code == 401, path  # every route the API has
     assert httpx.post(lan.url + "/login", data={"username": "guest", "password": "wrong"}, timeout=10).status_code \
         == 400
 

@@ -140,9 +140,6 @@ def test_without_credentials_the_page_and_the_api_refuse(lan):
         assert error["type"] == "invalid_request_error" and error["code"] == "invalid_api_key"
         assert error["param"] is None and "Bearer" in error["message"]
     assert httpx.get(lan.url + "/v1/openapi.json", timeout=10).status_code == 401
-    for path, body in (("/v1/completions", {"prompt": "Hi"}), ("/v1/responses", {"input": "Hi"}),
-                       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]})):
-        assert httpx.post(lan.url + path, json=body, timeout=10).status_code == 401, path  # every route the API has
     assert httpx.post(lan.url + "/login", data={"username": "guest", "password": "wrong"}, timeout=10).status_code \
         == 400
 
@@ -157,6 +154,10 @@ def test_with_credentials_the_page_and_the_api_work(lan):
     answer = httpx.post(lan.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=120,
                         json={"messages": [{"role": "user", "content": FRANCE[0]}], "temperature": 0})
     assert answer.status_code == 200 and "Paris" in answer.json()["choices"][0]["message"]["content"]
+    for path, body in (("/v1/completions", {"prompt": "Hi", "max_tokens": 2}),
+                       ("/v1/responses", {"input": "Hi", "max_output_tokens": 2})):  # the same key, every route
+        assert httpx.post(lan.url + path, headers={"Authorization": f"Bearer {key}"}, json=body,
+                          timeout=60).status_code == 200, path
     assert session.get("/v1/models").status_code == 401  # a page login is not an API key
 
 
@@ -265,7 +266,8 @@ def test_a_named_host_and_a_named_origin_reach_the_api_and_nothing_else_does(by_
     key = {"Authorization": f"Bearer {GIVEN_KEY}"}
     docker = {"Host": f"host.docker.internal:{_port(by_host_flag)}"}
     assert httpx.get(by_host_flag.url + "/v1/models", headers={**docker, **key}, timeout=10).status_code == 200
-    assert httpx.get(by_host_flag.url + "/v1/models", headers=docker, timeout=10).status_code == 401  # still a key
+    assert httpx.post(by_host_flag.url + "/v1/responses", headers=docker, json={"input": "Hi"},
+                      timeout=10).status_code == 401  # still a key, on every route of the API
     assert httpx.get(local.url + "/v1/models", headers={"Host": f"host.docker.internal:{_port(local)}"},
                      timeout=10).status_code == 403  # not named there
     url = by_host_flag.url + "/v1/chat/completions"
@@ -276,7 +278,8 @@ def test_a_named_host_and_a_named_origin_reach_the_api_and_nothing_else_does(by_
     asked = httpx.post(url, headers={"Origin": WEBUI_ORIGIN, **key}, timeout=60, json={
         "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
     assert asked.status_code == 200 and asked.headers["access-control-allow-origin"] == WEBUI_ORIGIN
-    assert httpx.post(url, headers={"Origin": WEBUI_ORIGIN}, json={}, timeout=10).status_code == 401
+    assert httpx.post(by_host_flag.url + "/v1/completions", headers={"Origin": WEBUI_ORIGIN}, json={"prompt": "Hi"},
+                      timeout=10).status_code == 401
     assert httpx.get(by_host_flag.url + "/config", headers={"Origin": WEBUI_ORIGIN},
                      timeout=10).status_code == 403  # the page is not the API: no other site's scripts
     other = httpx.options(url, headers={"Origin": "http://localhost:3001", "Access-Control-Request-Method": "POST"},

@@ -13,6 +13,7 @@ import pytest
 from models.engines import EngineSpec, JsonSchema, ResponseFormatError, Sampling, load
 from models.engines.base import Engine
 from models.engines.npu_library import NpuLibraryEngine
+from models.tool_calls import Tool, ToolUse
 from tests.support.json_answers import CITY, PLACES, ask, json_prefix, valid_city
 
 ADAPTERS = {"single": 1, "batching": 4}
@@ -213,6 +214,30 @@ def test_onnx_runtime_genai_holds_answers_to_a_schema(ort):
 def test_loose_whitespace_is_told_outside_strings_only():
     assert loose_whitespace('{\n  "city": "Paris"}') and loose_whitespace('{"a":  1}')
     assert not loose_whitespace('{ "city": "Paris  \\n x", "b": [1, 2] }')
+
+
+WEATHER = Tool("get_weather", "The weather in a city", {
+    "type": "object", "additionalProperties": False, "required": ["city", "unit"],
+    "properties": {"city": {"type": "string", "maxLength": 40}, "unit": {"enum": ["celsius", "fahrenheit"]}}})
+
+
+def forced_call_validates(eng) -> None:
+    """The tool path on an engine (the API's tests drive it on the embedded model): the call the grammar holds parses
+    into the function's name and arguments valid against its parameters."""
+    use = ToolUse((WEATHER, Tool("get_time")), "function", "get_weather")
+    chat = use.prompt([{"role": "user", "content": "What is the weather in Paris?"}])
+    answer = use.read(eng.stream(chat, Sampling(max_new_tokens=64, response_format=use.schema())).text())
+    assert answer.content is None and answer.calls[0].name == "get_weather", answer
+    arguments = json.loads(answer.calls[0].arguments)
+    assert set(arguments) == {"city", "unit"} and arguments["unit"] in ("celsius", "fahrenheit")
+
+
+def test_a_forced_tool_call_validates_on_openvino_genai(engine):
+    forced_call_validates(engine)
+
+
+def test_a_forced_tool_call_validates_on_onnx_runtime_genai(ort):
+    forced_call_validates(ort)
 
 
 def test_json_prefix_tells_a_cut_answer_from_text():

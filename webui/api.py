@@ -31,7 +31,7 @@ from models.errors import AppError
 from models.tool_calls import Answer, ToolUse
 
 from . import api_completions, api_responses
-from .api_common import answer_events, answer_whole, app_error, finish, frame, usage
+from .api_common import answer_events, answers_whole, app_error, finish, frame, total_usage, usage
 from .api_request import ApiError, ChatRequest
 from .chat import model_defaults
 
@@ -125,18 +125,22 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
                                          media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             # a call is known once the answer is whole: with tools a stream is sent when it is
-            text, reply = await answer_whole(request, service, messages, sampling)
+            whole = await answers_whole(request, service, messages, req.samplings(sampling))
         except ApiError as err:
             return error_response(held_error(err, tools))
-        answer = tools.read(text)
-        finish_reason = "tool_calls" if answer.calls else finish(reply)
         if req.stream:
+            (text, reply), = whole
+            answer = tools.read(text)
+            finish_reason = "tool_calls" if answer.calls else finish(reply)
             return StreamingResponse(_sse_whole(answer, finish_reason, reply, completion_id, model, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        choices = []
+        for i, (text, reply) in enumerate(whole):
+            answer = tools.read(text)
+            choices.append({"index": i, "message": _message(answer), "logprobs": None,
+                            "finish_reason": "tool_calls" if answer.calls else finish(reply)})
         return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": _message(answer), "finish_reason": finish_reason,
-                             "logprobs": None}],
-                "usage": usage(reply)}
+                "choices": choices, "usage": total_usage([reply for _, reply in whole])}
 
     def check_model(model_id: str | None) -> None:
         if model_id and model_id not in (running_model(), ALIAS):

@@ -145,3 +145,37 @@ async def _rest(events: Iterator[Event], first: Event | None, notes: dict) -> As
     finally:  # shielded: a client gone mid-stream cancels this generator, and the close must still run
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(events.close)
+
+
+async def answers_whole(request: Request, service: ServingQueue, messages: list[dict], samplings: list[Sampling]
+                        ) -> list[tuple[str, Reply | None]]:
+    """Several answers to one question (`n`), each its own turn in the queue (with free slots they run together);
+    the first error ends them all."""
+    if len(samplings) == 1:
+        return [await answer_whole(request, service, messages, samplings[0])]
+    out: list = [None] * len(samplings)
+    failed: list[ApiError] = []
+
+    async with anyio.create_task_group() as group:
+        async def one(i: int, sampling: Sampling) -> None:
+            try:
+                out[i] = await answer_whole(request, service, messages, sampling)
+            except ApiError as err:  # the first error ends the others; raised below as it is
+                failed.append(err)
+                group.cancel_scope.cancel()
+
+        for i, sampling in enumerate(samplings):
+            group.start_soon(one, i, sampling)
+    if failed:
+        raise failed[0]
+    usages = [usage(reply) for _, reply in out]
+    record(request.scope)["usage"] = {key: sum(u[key] for u in usages) for key in usages[0]}
+    return out
+
+
+def total_usage(replies: list[Reply | None]) -> dict:
+    """The usage of `n` answers: the prompt once (as OpenAI counts it), every answer's tokens."""
+    figures = [usage(reply) for reply in replies]
+    prompt, done = figures[0]["prompt_tokens"], sum(f["completion_tokens"] for f in figures)
+    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+

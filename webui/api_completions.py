@@ -16,7 +16,7 @@ from app.serving import Event, ServingQueue
 from models.engines.base import raw_prompt
 from models.errors import AppError, check_text
 
-from .api_common import answer_events, answer_whole, app_error, finish, frame, usage
+from .api_common import answer_events, answers_whole, app_error, finish, frame, total_usage, usage
 from .api_request import ApiError, Asked
 from .chat import model_defaults
 
@@ -81,12 +81,13 @@ def add_routes(api: APIRouter, service: ServingQueue, running_model: Callable[[]
                 events = await answer_events(request, service, raw_prompt(prompt), sampling)
                 return StreamingResponse(_sse(events, echo, completion_id, model, include_usage),
                                          media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-            text, reply = await answer_whole(request, service, raw_prompt(prompt), sampling)
+            whole = await answers_whole(request, service, raw_prompt(prompt), req.samplings(sampling))
         except ApiError as err:
             return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
         return {"id": completion_id, "object": "text_completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "text": echo + text, "finish_reason": finish(reply), "logprobs": None}],
-                "usage": usage(reply)}
+                "choices": [{"index": i, "text": echo + text, "finish_reason": finish(reply), "logprobs": None}
+                            for i, (text, reply) in enumerate(whole)],
+                "usage": total_usage([reply for _, reply in whole])}
 
 
 async def _sse(events: AsyncIterator[Event], echo: str, completion_id: str, model: str,

@@ -5,6 +5,7 @@ What each field does here (honoured, mapped, or refused with a 400) is listed in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -14,6 +15,7 @@ from models.engines.sampling import MAX_NEW_TOKENS, SEED, TEMPERATURE, TOP_P
 from models.tool_calls import NAME, Tool, ToolUse
 
 MAX_TOOLS = 128
+MAX_N = 8  # answers per request: each takes a turn in the queue
 
 
 class ApiError(Exception):
@@ -191,7 +193,7 @@ class Asked(Sampled):
     max_tokens: int | None = Field(default=None, ge=MAX_NEW_TOKENS[0], le=MAX_NEW_TOKENS[1])
     stop: str | list[str] | None = None
     seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # OpenAI's range; mapped by `sampling`
-    n: int | None = Field(default=1, ge=1)  # more than 1: refused in `refusals`
+    n: int | None = Field(default=1, ge=1)  # answers to this request, each its own turn (up to MAX_N; not streamed)
     stream_options: StreamOptions | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -200,9 +202,19 @@ class Asked(Sampled):
         return self.max_tokens
 
     def refusals(self) -> None:
-        if self.n not in (None, 1):
-            raise ApiError(400, f"n: one answer per request here (got {self.n}); ask again for another answer",
+        if (self.n or 1) > MAX_N:
+            raise ApiError(400, f"n: at most {MAX_N} answers per request here (got {self.n})", param="n")
+        if (self.n or 1) > 1 and self.stream:
+            raise ApiError(400, "n: several answers are sent whole here, not streamed; ask without stream",
                            param="n")
+
+    def samplings(self, one: Sampling) -> list[Sampling]:
+        """`n` answers' sampling: a given seed counts up from itself, no seed means a new one for each (the engine
+        draws it); greedy answers are the same n times, as at OpenAI."""
+        n = self.n or 1
+        if one.seed is None or one.greedy:
+            return [one] * n
+        return [replace(one, seed=(one.seed + i) % (SEED[1] + 1)) for i in range(n)]
 
 
 class ChatRequest(Asked):

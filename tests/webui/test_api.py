@@ -134,7 +134,7 @@ def _error(r: httpx.Response, status: int) -> dict:
     ({"messages": FRANCE, "top_p": 1.5}, 400, "top_p"),  # 0 is mapped to greedy (tests/webui/test_api_defaults.py)
     ({"messages": FRANCE, "max_tokens": 0}, 400, "max_tokens"),
     ({"messages": FRANCE, "max_tokens": "many"}, 400, "max_tokens"),
-    ({"messages": FRANCE, "n": 2}, 400, "n"),
+    ({"messages": FRANCE, "n": 9}, 400, "n"),
     ({"messages": FRANCE, "seed": 2**64}, 400, "seed"),  # beyond OpenAI's range; a negative one means a new seed
     ({"messages": FRANCE, "stop": ["x"] * 17}, 400, "stop"),  # an empty stop string is ignored, as OpenAI does
     ({"messages": FRANCE, "stream": "yes please"}, 400, "stream"),

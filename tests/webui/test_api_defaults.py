@@ -113,8 +113,8 @@ def test_a_model_route_answers_a_wrong_method_with_405_and_never_echoes_a_long_i
 
 
 def test_penalties_change_the_answer_and_what_cannot_be_done_is_a_400(client):
-    """frequency_penalty and presence_penalty were accepted and dropped; OpenVINO GenAI applies them. n > 1 and
-    logprobs are refused by name, never answered as if honoured."""
+    """frequency_penalty and presence_penalty were accepted and dropped; OpenVINO GenAI applies them. logprobs is
+    refused by name, never answered as if honoured; n > 1 gives n answers (each its own turn), not streamed."""
     ask = [{"role": "user", "content": "Write the word cat twenty times."}]
 
     def answer(**extra) -> str:
@@ -124,7 +124,15 @@ def test_penalties_change_the_answer_and_what_cannot_be_done_is_a_400(client):
     plain = answer()
     assert answer(frequency_penalty=2.0) != plain and answer(presence_penalty=2.0) != plain
     assert answer(frequency_penalty=0, presence_penalty=0) == plain
-    for extra, param in (({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"top_logprobs": 3}, "logprobs")):
+    several = client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=24, temperature=1.0, seed=7, n=3)
+    texts = [c.message.content for c in several.choices]
+    assert [c.index for c in several.choices] == [0, 1, 2] and len(set(texts)) == 3, texts  # seeds 7, 8, 9
+    again = client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=24, temperature=1.0, seed=8)
+    # (not compared with texts[1]: three answers run batched, one alone; the batch is another code path)
+    assert several.usage.prompt_tokens == again.usage.prompt_tokens  # the prompt counted once
+    assert several.usage.completion_tokens > again.usage.completion_tokens  # every answer's tokens
+    for extra, param in (({"n": 9}, "n"), ({"n": 2, "stream": True}, "n"), ({"logprobs": True}, "logprobs"),
+                         ({"top_logprobs": 3}, "logprobs")):
         with pytest.raises(BadRequestError) as caught:
             client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=4, **extra)
         assert caught.value.body["param"] == param and "here" in caught.value.body["message"], caught.value.body

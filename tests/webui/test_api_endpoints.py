@@ -48,7 +48,7 @@ def test_completions_continue_the_prompt_as_sent_streamed_or_not(client):
 
 
 @pytest.mark.parametrize(("extra", "param"), [
-    ({"suffix": "return x"}, "suffix"), ({"logprobs": 2}, "logprobs"), ({"best_of": 2}, "best_of"), ({"n": 2}, "n"),
+    ({"suffix": "return x"}, "suffix"), ({"logprobs": 2}, "logprobs"), ({"best_of": 2}, "best_of"), ({"n": 9}, "n"),
     ({"prompt": ["a", "b"]}, "prompt"), ({"prompt": [1, 2, 3]}, "prompt"), ({"prompt": ""}, "prompt"),
     ({"model": "gpt-4o"}, "model"),
 ])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -125,6 +126,8 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
                                          media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             # a call is known once the answer is whole: with tools a stream is sent when it is
+            if req.logprobs:
+                sampling = replace(sampling, logprobs=True)
             whole = await answers_whole(request, service, messages, req.samplings(sampling))
         except ApiError as err:
             return error_response(held_error(err, tools))
@@ -137,8 +140,8 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         choices = []
         for i, (text, reply) in enumerate(whole):
             answer = tools.read(text)
-            choices.append({"index": i, "message": _message(answer), "logprobs": None,
-                            "finish_reason": "tool_calls" if answer.calls else finish(reply)})
+            choices.append({"index": i, "message": _message(answer), "logprobs": _logprobs(reply) if req.logprobs
+                            else None, "finish_reason": "tool_calls" if answer.calls else finish(reply)})
         return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
                 "choices": choices, "usage": total_usage([reply for _, reply in whole])}
 
@@ -174,6 +177,12 @@ def held_error(err: ApiError, tools: ToolUse | None) -> ApiError:
         err.param = "tools"
         err.message = err.message.replace("JSON schema", "function parameters' schema")
     return err
+
+
+def _logprobs(reply: Reply | None) -> dict:
+    """OpenAI's `choices[].logprobs`: each chosen token with its log-probability (no alternatives: see refusals)."""
+    return {"content": [{"token": token, "logprob": value, "bytes": list(token.encode("utf-8", "replace")),
+                         "top_logprobs": []} for token, value in (reply.logprobs if reply else [])]}
 
 
 def _message(answer: Answer) -> dict:

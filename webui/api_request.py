@@ -234,10 +234,13 @@ class ChatRequest(Asked):
 
     def refusals(self) -> None:
         super().refusals()
-        if self.logprobs or self.top_logprobs:
-            raise ApiError(400, "logprobs: log-probabilities are not reported here (the engines' streaming "
-                           "interfaces used by this server do not pass them on); ask without logprobs",
-                           param="logprobs")
+        if self.top_logprobs:
+            raise ApiError(400, "top_logprobs: only the chosen token's log-probability is reported here (OpenVINO "
+                           "GenAI computes one per position); send logprobs: true without top_logprobs",
+                           param="top_logprobs")
+        if self.logprobs and self.stream:
+            raise ApiError(400, "logprobs: log-probabilities come with a whole answer here, not streamed; ask "
+                           "without stream", param="logprobs")
 
     def tool_use(self, style: str) -> ToolUse:
         """The request's tools with the model's `style` (models/tool_calls.py). OpenAI's default choice is `auto`

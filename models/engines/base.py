@@ -104,6 +104,7 @@ class Reply:
         self.stats: ReplyStats | None = None
         self.notices: list[str] = []  # e.g. "older turns were left out to fit the context"
         self.seed: int | None = None  # the seed a sampled answer used (repeat it with Sampling(seed=...))
+        self.logprobs: list[tuple[str, float]] = []  # (token, log-probability) per token, when asked and reported
         self._cancel = threading.Event()  # this generation's own Stop (cancel, close, engine.cancel); adapters read it
 
     def cancel(self) -> None:
@@ -217,6 +218,7 @@ class Engine(ABC):
     structured_output: bool = False  # can hold an answer to a JSON schema (Sampling.response_format)
     structured_output_note: str = ""  # why not, when it is this engine's setup rather than the engine kind
     penalties: bool = False  # applies Sampling.frequency_penalty and presence_penalty
+    reports_logprobs: bool = False  # fills Reply.logprobs when Sampling.logprobs asks
 
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -286,6 +288,9 @@ class Engine(ABC):
                 f"{self.name} cannot hold an answer to a JSON schema (response_format)"
                 + (f" {self.structured_output_note}" if self.structured_output_note else "; ask without "
                    "response_format, or run a model on OpenVINO GenAI or ONNX Runtime GenAI"))
+        if sampling.logprobs and not self.reports_logprobs:
+            raise InvalidSampling(f"logprobs: {self.name} does not report log-probabilities here (OpenVINO GenAI's "
+                                  "batching engine, the CPU and GPU default, does); ask without logprobs", "logprobs")
         if not self.penalties:
             for name in ("frequency_penalty", "presence_penalty"):
                 if getattr(sampling, name):

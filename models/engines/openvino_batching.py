@@ -7,7 +7,7 @@ Concurrency (who owns what):
   add_request, step, read and handle.cancel. Nothing else touches them.
 - `_cond` guards `_inbox` (requests handed over, not yet added) and `_closing`. A caller thread puts its
   request there and wakes the scheduler; after that the request's `out` queue is the only channel back
-  (lists of token ids, then an error or _END).
+  ((token ids, their log-probabilities) per read, then an error or _END).
 - Stop / a closed tab: the reply's own cancel event (`reply.cancel()`, `reply.close()`) is the request's
   `cancel`; the scheduler sees it before its next step, cancels that handle only and ends that request.
   The caller that stops early waits (bounded) until the scheduler has done so.
@@ -92,6 +92,7 @@ class BatchingOpenVinoEngine(Engine):
     name = "OpenVINO GenAI"
     structured_output = True
     penalties = True
+    reports_logprobs = True
 
     def __init__(self, spec: EngineSpec):
         self.max_parallel = max(1, int(spec.parallel))
@@ -285,7 +286,7 @@ class BatchingOpenVinoEngine(Engine):
         while req.handle.can_read():
             for output in req.handle.read().values():
                 if output.generated_ids:
-                    req.out.put(list(output.generated_ids))
+                    req.out.put((list(output.generated_ids), list(output.generated_log_probs)))
 
     @staticmethod
     def _end(req: _Request, last) -> None:
@@ -342,8 +343,13 @@ class BatchingOpenVinoEngine(Engine):
                 now = time.perf_counter()
                 first = first or now
                 last = now
-                tokens += item
+                new_ids, log_probs = item
+                tokens += new_ids
                 steps += 1
+                if sampling.logprobs:  # the answer's tokens (the end-of-answer token, special, is not text)
+                    pieces = [(self._tokenizer.decode([i], skip_special_tokens=True), float(p))
+                              for i, p in zip(new_ids, log_probs, strict=False)]
+                    reply.logprobs += [(t, p) for t, p in pieces if t]
                 text = self._tokenizer.decode(tokens, skip_special_tokens=True)
                 if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the rest of it
                     continue

@@ -75,6 +75,8 @@ def generation_config(config, sampling: Sampling, assist: Assistance | None = No
         config.top_k = sampling.top_k or 0
         config.rng_seed = sampling.seed
     config.repetition_penalty = sampling.repetition_penalty
+    if sampling.logprobs:
+        config.logprobs = 1  # the chosen token's (OpenVINO GenAI computes one per position)
     config.frequency_penalty = sampling.frequency_penalty
     config.presence_penalty = sampling.presence_penalty
     if sampling.stop:

@@ -110,6 +110,7 @@ class Sampling:
     seed: int | None = None  # None: a fresh random seed for every request
     stop: tuple[str, ...] = ()
     response_format: JsonSchema | None = None  # None: free text
+    logprobs: bool = False  # report each chosen token's log-probability (Reply.logprobs), where the engine can
 
     def __post_init__(self):
         _number("temperature", self.temperature, *TEMPERATURE)
@@ -128,6 +129,8 @@ class Sampling:
         for text in self.stop:
             check_text("a stop string", text, "stop")
         object.__setattr__(self, "stop", tuple(self.stop))
+        if not isinstance(self.logprobs, bool):
+            raise InvalidSampling(f"logprobs must be true or false, got {self.logprobs!r}", "logprobs")
         if self.response_format is not None and not isinstance(self.response_format, JsonSchema):
             raise ResponseFormatError(f"response_format must be a JsonSchema, got {self.response_format!r:.80}")
 

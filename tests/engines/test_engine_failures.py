@@ -41,6 +41,13 @@ def test_values_the_engines_cannot_take_are_refused_naming_the_field_and_tiny_te
     assert caught.value.param == "stop"
 
 
+def test_an_engine_that_does_not_report_logprobs_refuses_them_by_name(engine):
+    # OpenVINO GenAI's LLMPipeline streams text: the batching engine (the CPU default) is the one that reports them
+    with pytest.raises(InvalidSampling, match="logprobs: OpenVINO GenAI does not report") as caught:
+        engine.stream(QUESTION, Sampling(max_new_tokens=4, logprobs=True)).text()
+    assert caught.value.param == "logprobs"
+
+
 def test_text_that_is_not_valid_unicode_never_reaches_the_engine(engine):
     for messages in ([{"role": "user", "content": "\ud83d hi"}],
                      [{"role": "system", "content": "be \udfff kind"}, *QUESTION]):

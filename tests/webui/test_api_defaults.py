@@ -131,8 +131,22 @@ def test_penalties_change_the_answer_and_what_cannot_be_done_is_a_400(client):
     # (not compared with texts[1]: three answers run batched, one alone; the batch is another code path)
     assert several.usage.prompt_tokens == again.usage.prompt_tokens  # the prompt counted once
     assert several.usage.completion_tokens > again.usage.completion_tokens  # every answer's tokens
-    for extra, param in (({"n": 9}, "n"), ({"n": 2, "stream": True}, "n"), ({"logprobs": True}, "logprobs"),
-                         ({"top_logprobs": 3}, "logprobs")):
+    for extra, param in (({"n": 9}, "n"), ({"n": 2, "stream": True}, "n"), ({"logprobs": True, "stream": True},
+                                                                           "logprobs"),
+                         ({"logprobs": True, "top_logprobs": 3}, "top_logprobs")):
         with pytest.raises(BadRequestError) as caught:
             client.chat.completions.create(model=RUNNING, messages=ask, max_tokens=4, **extra)
         assert caught.value.body["param"] == param and "here" in caught.value.body["message"], caught.value.body
+
+
+def test_logprobs_give_each_chosen_tokens_log_probability(client):
+    """They were `null` with a 200; OpenVINO GenAI's batching engine (the CPU default) reports the chosen token's."""
+    out = client.chat.completions.create(model=RUNNING, max_tokens=8, temperature=0, logprobs=True, messages=[
+        {"role": "user", "content": "What is the capital of France?"}])
+    content = out.choices[0].logprobs.content
+    assert len(content) == out.usage.completion_tokens == 8
+    assert "".join(t.token for t in content) == out.choices[0].message.content  # token by token, the answer
+    assert all(t.logprob <= 0 for t in content) and any(t.logprob < 0 for t in content)
+    assert client.chat.completions.create(model=RUNNING, max_tokens=2, messages=[
+        {"role": "user", "content": "Hi"}]).choices[0].logprobs is None  # only when asked
+

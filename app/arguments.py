@@ -46,12 +46,8 @@ class _Models(argparse.Action):
         namespace.models = [*(getattr(namespace, "models", None) or []), values]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="launch.py",
-        description="Run Microsoft Phi-3 on this PC's NPU, GPU or CPU and chat with it in the browser.",
-    )
-    serve = p.add_argument_group("serving")
+def _serving(serve) -> None:
+    """Where and how the app serves: address, LAN mode and credentials, limits, other hosts and sites, the log."""
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; any non-loopback address is LAN mode, as --lan)")
     serve.add_argument("--lan", action="store_true",
@@ -80,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="LAN mode: a host login, who may also switch models (repeatable)")
     serve.add_argument("--api-key", action="append", metavar="KEY",
                        help="LAN mode: a Bearer key for the API (repeatable; default: one generated and printed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="launch.py",
+        description="Run Microsoft Phi-3 on this PC's NPU, GPU or CPU and chat with it in the browser.",
+    )
+    _serving(p.add_argument_group("serving"))
     choose = p.add_argument_group("choosing the model")
     choose.add_argument("--model", metavar="ID|PATH", action=_Models,
                         help="a catalog id, or a GGUF file / model folder (with --bench: repeatable)")

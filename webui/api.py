@@ -104,6 +104,37 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
             return model_card(model_id)
         return error_response(not_running(model_id))
 
+    def check_model(model_id: str | None) -> None:
+        if model_id and model_id not in (running_model(), ALIAS):
+            raise not_running(model_id)
+
+    _add_chat_route(api, service, running_model, check_model, tool_format)
+    api_completions.add_routes(api, service, running_model, check_model)
+    api_responses.add_routes(api, service, running_model, check_model, tool_format)
+
+    other = ["GET", "PUT", "PATCH", "DELETE"]
+
+    @api.api_route("/chat/completions", methods=other, include_in_schema=False)
+    @api.api_route("/completions", methods=other, include_in_schema=False)
+    @api.api_route("/responses", methods=other, include_in_schema=False)
+    @api.api_route("/models", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @api.api_route("/models/{model_id:path}", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def wrong_method(request: Request):
+        return error_response(ApiError(405, f"{request.method} is not allowed on {request.url.path}",
+                                       code="method_not_allowed"))
+
+    @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(rest: str):  # the page is mounted at "/": without this, Gradio would answer for /v1 too
+        return error_response(ApiError(404, f"/v1/{rest[:100]} is not part of this API (it serves /v1/models, "
+                                       "/v1/chat/completions, /v1/completions and /v1/responses)", code="not_found"))
+
+    return api
+
+
+def _add_chat_route(api: APIRouter, service: ServingQueue, running_model: Callable[[], str],
+                    check_model: Callable[[str | None], None], tool_format: Callable[[], str]) -> None:
+    """POST /v1/chat/completions on `api`."""
+
     @api.post("/chat/completions")
     async def chat_completions(req: ChatRequest, request: Request):
         tools: ToolUse | None = None
@@ -130,7 +161,7 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
                 sampling = replace(sampling, logprobs=True)
             whole = await answers_whole(request, service, messages, req.samplings(sampling))
         except ApiError as err:
-            return error_response(held_error(err, tools))
+            return _error_response(held_error(err, tools))
         if req.stream:
             (text, reply), = whole
             answer = tools.read(text)
@@ -145,30 +176,9 @@ def router(service: ServingQueue, running_model: Callable[[], str], other_models
         return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
                 "choices": choices, "usage": total_usage([reply for _, reply in whole])}
 
-    def check_model(model_id: str | None) -> None:
-        if model_id and model_id not in (running_model(), ALIAS):
-            raise not_running(model_id)
 
-    api_completions.add_routes(api, service, running_model, check_model)
-    api_responses.add_routes(api, service, running_model, check_model, tool_format)
-
-    other = ["GET", "PUT", "PATCH", "DELETE"]
-
-    @api.api_route("/chat/completions", methods=other, include_in_schema=False)
-    @api.api_route("/completions", methods=other, include_in_schema=False)
-    @api.api_route("/responses", methods=other, include_in_schema=False)
-    @api.api_route("/models", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    @api.api_route("/models/{model_id:path}", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def wrong_method(request: Request):
-        return error_response(ApiError(405, f"{request.method} is not allowed on {request.url.path}",
-                                       code="method_not_allowed"))
-
-    @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def unknown(rest: str):  # the page is mounted at "/": without this, Gradio would answer for /v1 too
-        return error_response(ApiError(404, f"/v1/{rest[:100]} is not part of this API (it serves /v1/models, "
-                                       "/v1/chat/completions, /v1/completions and /v1/responses)", code="not_found"))
-
-    return api
+def _error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
 def held_error(err: ApiError, tools: ToolUse | None) -> ApiError:

@@ -21,8 +21,10 @@ MAX_REGEX_CHARS = 1_000_000  # a schema of many optional keys can grow a regex p
 def compact_regex(schema: str) -> str | None:
     """The regex of the JSON documents valid against `schema` (JSON text), written compactly; None when
     Outlines cannot convert this schema (the caller keeps the engine's JSON-schema grammar)."""
-    from outlines_core.json_schema import build_regex_from_schema
-
+    try:
+        from outlines_core.json_schema import build_regex_from_schema
+    except ImportError:  # a platform without its wheel: the engine's own JSON grammar
+        return None
     try:
         regex = build_regex_from_schema(schema, WHITESPACE)
     except Exception:  # noqa: BLE001 - any schema it does not support: the engine's grammar takes it as it is

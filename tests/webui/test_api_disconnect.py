@@ -71,3 +71,18 @@ def test_clients_that_give_up_while_queued_leave_the_line_and_the_log_says_so(li
     assert SECRET_WORDS not in logged and "sk-test-key-never-logged" not in logged  # no bodies, no keys
     finished = _wait_for(live, before + 4)
     assert any(re.search(r"POST /v1/chat/completions 200 · \d+\+8 tokens", ln) for ln in finished), finished
+
+
+def test_a_whole_answer_whose_client_gave_up_is_stopped_mid_generation(live):
+    """Not streamed, its turn come: the client times out while the answer is being collected. The generation stops
+    there (499 in the log, far fewer tokens than asked for) instead of running to max_tokens."""
+    before = len(_log_lines(live))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{live.url}/v1/completions", timeout=2.0, json={  # a count the greedy model goes on with
+            "prompt": ", ".join(str(i) for i in range(1, 30)) + ",", "max_tokens": 3000, "temperature": 0})
+    lines = _wait_for(live, before + 1)
+    print(lines[before:])
+    gone = [ln for ln in lines[before:] if "POST /v1/completions 499" in ln]
+    assert len(gone) == 1, lines[before:]
+    tokens = re.search(r"· \d+\+(\d+) tokens", gone[0])
+    assert tokens and int(tokens.group(1)) < 3000, gone  # stopped, not run to the limit

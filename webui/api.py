@@ -1,4 +1,6 @@
-"""An OpenAI-compatible API on the page's own server: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions.
+"""An OpenAI-compatible API on the page's own server: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions
+here; POST /v1/completions (webui/api_completions.py) and POST /v1/responses (webui/api_responses.py) beside it, with
+what they share in webui/api_common.py and the request bodies in webui/api_request.py.
 
 What a request leaves out comes from the model's own defaults, the same the page starts from (`model_defaults`:
 the model's generation config, else greedy); without `max_tokens` an answer may run to the end of the window. The
@@ -6,13 +8,12 @@ running model answers under its catalog id and under `ALIAS`, which always names
 configured with it keeps working after a switch on the page); another id is a 404 that says how to switch.
 
 Same engine, same queue and same credentials as the page (app/serving.py ServingQueue). `response_format`
-(`text`, `json_object`, `json_schema`) holds the answer to JSON in the engine itself (structured output); an
-engine without it, or a schema its grammar compiler rejects, is a 400 on `response_format`. Request bodies
+(`text`, `json_object`, `json_schema`) and `tools` hold the answer in the engine itself (structured output); an
+engine without it, or a schema its grammar compiler rejects, is a 400 on `response_format` (`tools`). Request bodies
 are typed models with bounds, so bad input is a 400 before anything runs; every error leaves in
 OpenAI's shape {"error": {"message", "type", "param", "code"}}; streaming is server-sent events ending
-with `data: [DONE]`. A client that goes away mid-stream stops the generation in the engine.
+with `data: [DONE]`. A client that goes away stops its generation, or leaves the queue.
 """
-
 from __future__ import annotations
 
 import secrets

@@ -243,25 +243,12 @@ class ChatRequest(Asked):
                            "without stream", param="logprobs")
 
     def tool_use(self, style: str) -> ToolUse:
-        """The request's tools with the model's `style` (models/tool_calls.py). OpenAI's default choice is `auto`
-        with tools and `none` without; a choice that needs tools, or names one not given, is a 400."""
-        tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in self.tools or ())
-        if len({t.name for t in tools}) != len(tools):
-            raise ApiError(400, "tools: two functions have the same name", param="tools")
-        choice = self.tool_choice or ("auto" if tools else "none")
-        if isinstance(choice, NamedChoice):
-            if choice.function.name not in {t.name for t in tools}:
-                raise ApiError(400, f"tool_choice names {choice.function.name[:64]!r}, which is not among the tools",
-                               param="tool_choice")
-            return ToolUse(tools, "function", choice.function.name, style)
-        if choice == "required" and not tools:
-            raise ApiError(400, "tool_choice 'required' needs tools", param="tool_choice")
-        use = ToolUse(tools, choice, "", style)
-        if use.calling and self.response_format is not None and self.response_format.type != "text":
-            raise ApiError(400, "response_format cannot be combined with tools here: an answer is held to one "
-                           "format (ask with tool_choice 'none', or without response_format)",
-                           param="response_format")
-        return use
+        """The request's tools with the model's `style` (models/tool_calls.py)."""
+        named = self.tool_choice.function.name if isinstance(self.tool_choice, NamedChoice) else None
+        formatted = self.response_format is not None and self.response_format.type != "text"
+        return tool_use(tuple(Tool(t.function.name, t.function.description, t.function.parameters)
+                              for t in self.tools or ()), self.tool_choice if named is None else "function", named,
+                        style, "response_format" if formatted else None)
 
     def held(self, tools: ToolUse) -> JsonSchema | None:
         """What the answer is held to: a call (with tools), else the response_format's schema."""
@@ -276,3 +263,23 @@ class ChatRequest(Asked):
         if not any(str(m["content"]).strip() for m in out):
             raise ApiError(400, "messages must contain some text", param="messages")
         return out
+
+
+def tool_use(tools: tuple[Tool, ...], choice: str | None, named: str | None, style: str,
+             format_param: str | None) -> ToolUse:
+    """Chat's and Responses' tools, checked the same way. OpenAI's default choice is `auto` with tools and `none`
+    without; a choice that needs tools, or names one not given, is a 400, and so is a JSON format (`format_param`,
+    when the request sets one) beside tools that may be called: an answer is held to one format."""
+    if len({t.name for t in tools}) != len(tools):
+        raise ApiError(400, "tools: two functions have the same name", param="tools")
+    if named is not None and named not in {t.name for t in tools}:
+        raise ApiError(400, f"tool_choice names {named[:64]!r}, which is not among the tools", param="tool_choice")
+    choice = choice or ("auto" if tools else "none")
+    if choice == "required" and not tools:
+        raise ApiError(400, "tool_choice 'required' needs tools", param="tool_choice")
+    use = ToolUse(tools, choice, named or "", style)
+    if use.calling and format_param:
+        raise ApiError(400, f"{format_param} cannot be combined with tools here: an answer is held to one format "
+                       f"(ask with tool_choice 'none', or without {format_param})", param=format_param)
+    return use
+

@@ -25,7 +25,7 @@ from models.errors import AppError
 from models.tool_calls import NAME, Answer, Tool, ToolUse
 
 from .api_common import answer_events, answer_whole, app_error, usage
-from .api_request import MAX_TOOLS, ApiError, Message, Sampled
+from .api_request import MAX_TOOLS, ApiError, Message, Sampled, tool_use
 from .chat import model_defaults
 
 
@@ -90,22 +90,11 @@ class ResponseRequest(Sampled):
                            "conversation so far as input items", param="previous_response_id")
 
     def tool_use(self, style: str) -> ToolUse:
-        tools = tuple(Tool(t.name, t.description or "", t.parameters) for t in self.tools or ())
-        if len({t.name for t in tools}) != len(tools):
-            raise ApiError(400, "tools: two functions have the same name", param="tools")
-        choice = self.tool_choice or ("auto" if tools else "none")
-        if isinstance(choice, NamedTool):
-            if choice.name not in {t.name for t in tools}:
-                raise ApiError(400, f"tool_choice names {choice.name[:64]!r}, which is not among the tools",
-                               param="tool_choice")
-            return ToolUse(tools, "function", choice.name, style)
-        if choice == "required" and not tools:
-            raise ApiError(400, "tool_choice 'required' needs tools", param="tool_choice")
-        use = ToolUse(tools, choice, "", style)
-        if use.calling and self.text and self.text.format.type != "text":
-            raise ApiError(400, "text.format cannot be combined with tools here: an answer is held to one format",
-                           param="text.format")
-        return use
+        named = self.tool_choice.name if isinstance(self.tool_choice, NamedTool) else None
+        formatted = self.text is not None and self.text.format.type != "text"
+        return tool_use(tuple(Tool(t.name, t.description or "", t.parameters) for t in self.tools or ()),
+                        self.tool_choice if named is None else "function", named, style,
+                        "text.format" if formatted else None)
 
     def messages(self) -> list[dict]:
         """`instructions` and `input` as chat messages (models/tool_calls.py renders calls and their outputs)."""

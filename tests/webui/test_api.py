@@ -14,7 +14,7 @@ from openai import BadRequestError, NotFoundError, OpenAI
 
 from tests.support.json_answers import CITY, json_prefix, valid_city
 from tests.support.json_answers import ask as city_ask
-from tests.support.live_api import openai_client, serving
+from tests.support.live_api import serving
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -23,11 +23,6 @@ FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 def live(embedded_gguf, app_home):
     with serving(app_home, "--max-request-bytes", "100000") as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def client(live):
-    return openai_client(live)
 
 
 def test_models_lists_the_running_model_first(client):

@@ -9,23 +9,11 @@ import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
 from models.engines import Sampling
-from tests.support.live_api import openai_client, serving
 from webui.api import ALIAS, ChatRequest
 
 CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid",
             "Egypt": "Cairo", "Russia": "Moscow", "England": "London", "Greece": "Athens", "Portugal": "Lisbon"}
 RUNNING = "smollm2-135m-embedded"
-
-
-@pytest.fixture(scope="module")
-def live(embedded_gguf, app_home):
-    with serving(app_home) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def client(live):
-    return openai_client(live)
 
 
 def _ask(client: OpenAI, country: str, **extra) -> str:

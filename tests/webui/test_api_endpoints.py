@@ -12,22 +12,10 @@ from langchain_openai import ChatOpenAI
 from openai import BadRequestError
 
 from tests.support.json_answers import CITY, valid_city
-from tests.support.live_api import openai_client, serving
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "The weather in a city",
            "parameters": {"type": "object", "additionalProperties": False, "required": ["city"],
                           "properties": {"city": {"type": "string", "maxLength": 40}}}}
-
-
-@pytest.fixture(scope="module")
-def live(embedded_gguf, app_home):
-    with serving(app_home) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def client(live):
-    return openai_client(live)
 
 
 # -- /v1/completions ------------------------------------------------------------------------------------------------

@@ -13,8 +13,6 @@ from langchain_openai import ChatOpenAI
 from openai import BadRequestError
 from pydantic import BaseModel, ConfigDict, Field
 
-from tests.support.live_api import openai_client, serving
-
 
 class Weather(BaseModel):
     """The current weather in a city."""
@@ -31,17 +29,6 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "description": "Th
                                                                                                    "maxLength": 40}},
                                                          "required": ["city"]}}}
 RESULT = {"temperature": 21, "sky": "sunny"}
-
-
-@pytest.fixture(scope="module")
-def live(embedded_gguf, app_home):
-    with serving(app_home) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def client(live):
-    return openai_client(live)
 
 
 def get_weather(city: str, unit: str) -> dict:

@@ -3,8 +3,8 @@
 `input` as text or as items (messages with text parts, earlier `function_call`s and their `function_call_output`s),
 `instructions` (a system message first), `max_output_tokens`, sampling as in chat completions, `text.format` (text,
 json_object, json_schema: held by the grammar), function `tools` with `tool_choice` (models/tool_calls.py), and
-streaming as the API's typed events. Nothing is stored: `previous_response_id` and `store: true` are refused with a
-400 that says so (send the conversation as `input` items). Same queue, credentials, limits and error shape as chat
+streaming as the API's typed events. Nothing is stored: `previous_response_id` is a 400 that says so (send the
+conversation as `input` items); `store` is accepted and every response says `"store": false`. Same queue, credentials, limits and error shape as chat
 completions (webui/api_common.py)."""
 
 from __future__ import annotations

@@ -168,8 +168,7 @@ async def answers_whole(request: Request, service: ServingQueue, messages: list[
             group.start_soon(one, i, sampling)
     if failed:
         raise failed[0]
-    usages = [usage(reply) for _, reply in out]
-    record(request.scope)["usage"] = {key: sum(u[key] for u in usages) for key in usages[0]}
+    record(request.scope)["usage"] = total_usage([reply for _, reply in out])  # the log says what the answer does
     return out
 
 

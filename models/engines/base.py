@@ -90,11 +90,6 @@ def raw_text(messages: list[Message]) -> str | None:
     return None
 
 
-def neutralize_control_tokens(text: str) -> str:
-    """The common shapes only (models/engines/control_tokens.py); an engine breaks its own tokenizer's as well."""
-    return Neutralizer()(text)
-
-
 class Reply:
     """Iterating streams text deltas; `text()` waits for the whole reply; `stats` when done."""
 
